@@ -1,0 +1,1 @@
+def stream_main(): print("hi")
