@@ -1,1 +1,1 @@
-"""placeholder"""
+"""reid-stream export: trained embedders to ONNX / TensorRT model bundles."""

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""reid-stream offline training: datasets (real layouts and synthetic), methods, evaluation."""

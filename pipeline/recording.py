@@ -1,0 +1,470 @@
+"""The on-disk recording format: constants, metadata, image codecs, writer and ``record``.
+
+A recording is a directory holding ``recording.json`` (metadata), one folder
+per modality with one lossless image per frame, and ``frames.jsonl``, an
+append-only index with one line per *complete* frame. See
+``docs/recording-format.md`` for the full specification;
+:class:`reidstream.pipeline.sources.recording.RecordingSource` replays it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import cv2
+import numpy as np
+
+from reidstream.pipeline.sources.base import AnnotatedFrame, Source, SourceError
+from reidstream.pipeline.types import Alignment, DepthUnit, Frame, Intrinsics, Modality
+
+FORMAT_NAME = "reid-stream-recording"
+FORMAT_VERSION = 1
+META_FILE = "recording.json"
+INDEX_FILE = "frames.jsonl"
+DEPTH_SCALE_M = 0.001
+THERMAL_ENCODINGS = {"uint8": np.uint8, "uint16_centikelvin": np.uint16, "float32_celsius": np.float32}
+IR_BITS = {8: np.uint8, 16: np.uint16}
+COLOUR_FORMATS = ("png", "jpg")
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _software() -> str:
+    try:
+        from importlib.metadata import version
+        return f"reid-stream {version('reid-stream')}"
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        return "reid-stream"
+
+
+@dataclass(frozen=True)
+class RecordingMeta:
+    """The parsed ``recording.json`` of a recording.
+
+    Attributes:
+        camera_id: Camera the frames came from.
+        modalities: Streams every frame carries, in canonical order.
+        intrinsics: Intrinsics of the colour stream (else of the first stream).
+        alignment: Whether the other streams are registered to colour.
+        stream_intrinsics: Per-stream intrinsics (unaligned recordings).
+        sizes: ``(width, height)`` of each stream; missing before the first frame.
+        ir_bits: 8 or 16, or None before the first frame / without IR.
+        thermal_encoding: A key of ``THERMAL_ENCODINGS``, or None.
+        colour_format: ``"png"`` (lossless) or ``"jpg"`` (lossy).
+        fps: Nominal frame rate, or None if unknown.
+        created: ISO 8601 UTC creation time.
+        software: Software that wrote the recording.
+        source: Free-form description of where the frames came from.
+    """
+
+    camera_id: str
+    modalities: tuple[Modality, ...]
+    intrinsics: Intrinsics
+    alignment: Alignment = Alignment.ALIGNED_TO_COLOR
+    stream_intrinsics: Mapping[Modality, Intrinsics] = field(default_factory=dict)
+    sizes: Mapping[Modality, tuple[int, int]] = field(default_factory=dict)
+    ir_bits: int | None = None
+    thermal_encoding: str | None = None
+    colour_format: str = "png"
+    fps: float | None = None
+    created: str = ""
+    software: str = ""
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        """The JSON document stored as ``recording.json``."""
+        return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "camera_id": self.camera_id,
+                "modalities": [m.value for m in self.modalities], "intrinsics": self.intrinsics.to_dict(),
+                "alignment": self.alignment.value,
+                "stream_intrinsics": {m.value: i.to_dict() for m, i in self.stream_intrinsics.items()},
+                "sizes": {m.value: list(s) for m, s in self.sizes.items()},
+                "depth_unit": DepthUnit.MILLIMETRE.value, "depth_scale_m": DEPTH_SCALE_M,
+                "ir_bits": self.ir_bits, "thermal_encoding": self.thermal_encoding,
+                "colour_format": self.colour_format, "fps": self.fps, "created": self.created,
+                "software": self.software, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = META_FILE) -> "RecordingMeta":
+        """Parses and checks a ``recording.json`` document; ``SourceError`` naming ``where`` if bad."""
+        if not isinstance(d, Mapping) or d.get("format") != FORMAT_NAME:
+            got = d.get("format") if isinstance(d, Mapping) else type(d).__name__
+            raise SourceError(f"{where}: not a reid-stream recording (format {got!r}, expected {FORMAT_NAME!r})")
+        if d.get("version") != FORMAT_VERSION:
+            raise SourceError(f"{where}: unsupported recording version {d.get('version')!r} "
+                              f"(this software reads version {FORMAT_VERSION})")
+        try:
+            meta = cls(
+                camera_id=str(d["camera_id"]),
+                modalities=tuple(m for m in Modality if m in {Modality(v) for v in d["modalities"]}),
+                intrinsics=Intrinsics.from_dict(d["intrinsics"]),
+                alignment=Alignment(d.get("alignment", Alignment.ALIGNED_TO_COLOR.value)),
+                stream_intrinsics={Modality(k): Intrinsics.from_dict(v)
+                                   for k, v in (d.get("stream_intrinsics") or {}).items()},
+                sizes={Modality(k): (int(v[0]), int(v[1])) for k, v in (d.get("sizes") or {}).items()},
+                ir_bits=d.get("ir_bits"), thermal_encoding=d.get("thermal_encoding"),
+                colour_format=d.get("colour_format", "png"), fps=d.get("fps"), created=str(d.get("created", "")),
+                software=str(d.get("software", "")), source=str(d.get("source", "")))
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise SourceError(f"{where}: malformed recording metadata ({type(e).__name__}: {e})") from None
+        if not meta.modalities or meta.ir_bits not in (None, *IR_BITS) or meta.colour_format not in COLOUR_FORMATS \
+                or meta.thermal_encoding not in (None, *THERMAL_ENCODINGS) or d.get("depth_unit", "mm") != "mm":
+            raise SourceError(f"{where}: malformed recording metadata (modalities, ir_bits, thermal_encoding, "
+                              f"colour_format or depth_unit out of range)")
+        return meta
+
+    def filename(self, m: Modality, index: int) -> str:
+        """Relative path of frame ``index``'s image of modality ``m``."""
+        if m is Modality.RGB:
+            ext = self.colour_format
+        elif m is Modality.THERMAL and self.thermal_encoding == "float32_celsius":
+            ext = "npy"
+        else:
+            ext = "png"
+        return f"{m.value}/{index:06d}.{ext}"
+
+    def dtype(self, m: Modality) -> type | None:
+        """The numpy dtype that modality ``m`` is stored and replayed as (None if not fixed yet)."""
+        if m is Modality.RGB:
+            return np.uint8
+        if m is Modality.DEPTH:
+            return np.uint16
+        if m is Modality.IR:
+            return IR_BITS.get(self.ir_bits)
+        return THERMAL_ENCODINGS.get(self.thermal_encoding)
+
+
+def read_meta(path: str | os.PathLike) -> RecordingMeta:
+    """Reads the metadata of the recording in directory ``path``.
+
+    Raises:
+        SourceError: naming the file, when it is missing, not JSON, or not a
+            recording of a supported version.
+    """
+    f = Path(path) / META_FILE
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(f"{f}: missing; {path} is not a reid-stream recording") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SourceError(f"{f}: unreadable recording metadata ({e})") from None
+    return RecordingMeta.from_dict(d, where=str(f))
+
+
+def encode_image(meta: RecordingMeta, m: Modality, img: np.ndarray, png_compression: int = 1,
+                 jpeg_quality: int = 95) -> bytes:
+    """Encodes one stream image as the bytes of its file (colour RGB -> file in standard RGB order)."""
+    if m is Modality.THERMAL and meta.thermal_encoding == "float32_celsius":
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(img, dtype=np.float32), allow_pickle=False)
+        return buf.getvalue()
+    if m is Modality.RGB:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        if meta.colour_format == "jpg":
+            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    if m is not Modality.RGB or meta.colour_format == "png":
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)])
+    if not ok:
+        raise ValueError(f"could not encode {m.value} image of shape {img.shape} and dtype {img.dtype}")
+    return buf.tobytes()
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray | None:
+    """Decodes the bytes of an image file; None when the file is truncated or undecodable."""
+    if name.endswith(".npy"):
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return None
+    if name.endswith(".png") and not data.endswith(_PNG_END):
+        return None
+    if name.endswith(".jpg") and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is not None and img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+def _atomic_write(path: Path, data: bytes, fsync: bool = False) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def check_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Checks that a recording may be written at ``path``, deleting an old one if ``overwrite``.
+
+    Raises:
+        FileExistsError: ``path`` holds a recording (and not ``overwrite``) or
+            other files (never deleted, even with ``overwrite``).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise FileExistsError(f"{p}: exists and is not a directory; refusing to write a recording there")
+    if p.is_dir() and any(p.iterdir()):
+        if not (p / META_FILE).exists():
+            raise FileExistsError(f"{p}: directory is not empty and holds no recording; refusing to write there")
+        if not overwrite:
+            raise FileExistsError(f"{p}: a recording already exists; pass overwrite=True to replace it")
+        shutil.rmtree(p)
+    return p
+
+
+_THERMAL_BY_DTYPE = {np.dtype(v): k for k, v in THERMAL_ENCODINGS.items()}
+_IR_BY_DTYPE = {np.dtype(v): k for k, v in IR_BITS.items()}
+
+
+def depth_to_mm(frame: Frame) -> np.ndarray:
+    """The frame's depth as uint16 millimetres (float metres are rounded; NaN, <= 0, > 65.535 m -> 0)."""
+    d = frame.image(Modality.DEPTH)
+    if frame.depth_unit is DepthUnit.MILLIMETRE:
+        return d
+    mm = d.astype(np.float64) * 1000.0
+    valid = np.isfinite(mm) & (mm > 0) & (mm < 65535.5)
+    out = np.zeros(d.shape, np.uint16)
+    out[valid] = np.rint(mm[valid]).astype(np.uint16)
+    return out
+
+
+class RecordingWriter:
+    """Writes frames into a new recording directory (see ``docs/recording-format.md``).
+
+    Each :meth:`write` stores the frame's images (each to a temporary name,
+    then renamed) and only then appends the frame's line to ``frames.jsonl``,
+    so a recording cut off at any point replays every frame written before.
+    ``ir_bits``, ``thermal_encoding`` and unknown stream sizes are fixed by the
+    first frame when not given. Use as a context manager.
+
+    Args:
+        path: Directory to create (must not exist, or be empty).
+        camera_id: Camera the frames come from.
+        intrinsics: Intrinsics of the colour stream (else of the first stream).
+        modalities: Streams every frame must carry.
+        alignment: Registration of the non-colour streams.
+        stream_intrinsics: Per-stream intrinsics for unaligned streams.
+        ir_bits: 8 or 16 (IR stored as uint8/uint16 PNG).
+        thermal_encoding: ``"uint8"``, ``"uint16_centikelvin"`` (16-bit PNG)
+            or ``"float32_celsius"`` (``.npy``).
+        fps: Nominal frame rate, recorded for information.
+        colour_format: ``"png"`` (lossless, default) or ``"jpg"`` (lossy, smaller).
+        png_compression: zlib level 0-9 of the PNGs (1: fast).
+        jpeg_quality: JPEG quality 0-100 when ``colour_format="jpg"``.
+        fsync_every: fsync the index every N frames (0: only at close).
+        source: Free-form description of where the frames come from.
+        overwrite: Replace an existing recording at ``path``.
+
+    Raises:
+        FileExistsError: ``path`` holds a recording (without ``overwrite``) or other files.
+        ValueError: an option is out of range.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, camera_id: str, intrinsics: Intrinsics,
+                 modalities: Iterable[Modality | str], alignment: Alignment | str = Alignment.ALIGNED_TO_COLOR,
+                 stream_intrinsics: Mapping[Modality | str, Intrinsics] | None = None, ir_bits: int | None = None,
+                 thermal_encoding: str | None = None, fps: float | None = None, colour_format: str = "png",
+                 png_compression: int = 1, jpeg_quality: int = 95, fsync_every: int = 0, source: str = "",
+                 overwrite: bool = False) -> None:
+        mods = {Modality(m) for m in modalities}
+        modalities = tuple(m for m in Modality if m in mods)
+        alignment = Alignment(alignment)
+        streams = {Modality(k): v for k, v in (stream_intrinsics or {}).items()}
+        if not modalities:
+            raise ValueError("RecordingWriter: expected at least one modality, got none")
+        if not isinstance(intrinsics, Intrinsics):
+            raise ValueError(f"RecordingWriter: expected intrinsics to be an Intrinsics, got {intrinsics!r:.80}")
+        if ir_bits not in (None, *IR_BITS) or thermal_encoding not in (None, *THERMAL_ENCODINGS) \
+                or colour_format not in COLOUR_FORMATS:
+            raise ValueError(f"RecordingWriter: expected ir_bits in {list(IR_BITS)}, thermal_encoding in "
+                             f"{list(THERMAL_ENCODINGS)} and colour_format in {list(COLOUR_FORMATS)}; got "
+                             f"{ir_bits!r}, {thermal_encoding!r}, {colour_format!r}")
+        self._ref = Modality.RGB if Modality.RGB in modalities else modalities[0]
+        size = (intrinsics.width, intrinsics.height)
+        sizes = {m: size for m in modalities} if alignment is Alignment.ALIGNED_TO_COLOR else {self._ref: size}
+        sizes.update({m: (i.width, i.height) for m, i in streams.items() if m in modalities and m not in sizes})
+        created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self._meta = RecordingMeta(str(camera_id), modalities, intrinsics, alignment, streams, sizes, ir_bits,
+                                   thermal_encoding, colour_format, None if fps is None else float(fps), created,
+                                   _software(), str(source))
+        self._png, self._jpeg, self._fsync_every = png_compression, jpeg_quality, int(fsync_every)
+        self.path = check_target(path, overwrite)
+        self.path.mkdir(parents=True, exist_ok=True)
+        for m in modalities:
+            (self.path / m.value).mkdir(exist_ok=True)
+        self._dump_meta()
+        self._index = open(self.path / INDEX_FILE, "xb", buffering=0)
+        self._last_index: int | None = None
+        self.frames_written = 0
+
+    @property
+    def meta(self) -> RecordingMeta:
+        """The recording's metadata as stored in ``recording.json``."""
+        return self._meta
+
+    def _dump_meta(self) -> None:
+        text = json.dumps(self._meta.to_dict(), indent=2) + "\n"
+        _atomic_write(self.path / META_FILE, text.encode("utf-8"), fsync=True)
+
+    def _check(self, f: Frame) -> dict[Modality, np.ndarray]:
+        """Validates a frame against the recording; returns the images to store."""
+        meta, where = self._meta, f"RecordingWriter: frame {f.index}"
+        if f.modalities != meta.modalities:
+            raise ValueError(f"{where}: expected modalities {[m.value for m in meta.modalities]}, "
+                             f"got {[m.value for m in f.modalities]}")
+        if self._last_index is not None and f.index <= self._last_index:
+            raise ValueError(f"{where}: expected a frame index > {self._last_index} (indices must increase)")
+        if f.alignment is not meta.alignment:
+            raise ValueError(f"{where}: expected alignment '{meta.alignment.value}', got '{f.alignment.value}'")
+        images = {m: (depth_to_mm(f) if m is Modality.DEPTH else f.image(m)) for m in meta.modalities}
+        sizes, updates = dict(meta.sizes), {}
+        for m, img in images.items():
+            got = (img.shape[1], img.shape[0])
+            if sizes.setdefault(m, got) != got:
+                raise ValueError(f"{where}: expected a {m.value} image of {sizes[m][0]}x{sizes[m][1]}, "
+                                 f"got {got[0]}x{got[1]}")
+        if sizes != meta.sizes:
+            updates["sizes"] = sizes
+        for m, key, table in ((Modality.IR, "ir_bits", _IR_BY_DTYPE),
+                              (Modality.THERMAL, "thermal_encoding", _THERMAL_BY_DTYPE)):
+            if m in images:
+                got = table[images[m].dtype]
+                want = getattr(meta, key)
+                if want is None:
+                    updates[key] = got
+                elif want != got:
+                    raise ValueError(f"{where}: expected {m.value} of dtype {np.dtype(meta.dtype(m)).name} "
+                                     f"({key}={want!r}), got {images[m].dtype}")
+        if updates:
+            self._meta = replace(meta, **updates)
+            self._dump_meta()
+        return images
+
+    def write(self, item: AnnotatedFrame | Frame) -> None:
+        """Appends one frame (with its ground truth, if an :class:`AnnotatedFrame`).
+
+        Raises:
+            ValueError: naming the frame, if it does not match the recording's
+                modalities, sizes, dtypes or alignment, or its index does not increase.
+            RuntimeError: the writer is closed.
+        """
+        if self._index.closed:
+            raise RuntimeError(f"RecordingWriter: {self.path} is closed")
+        af = item if isinstance(item, AnnotatedFrame) else AnnotatedFrame(item)
+        f = af.frame
+        images = self._check(f)
+        files: dict[str, str] = {}
+        try:
+            for m, img in images.items():
+                name = self._meta.filename(m, f.index)
+                data = encode_image(self._meta, m, img, self._png, self._jpeg)
+                files[m.value] = name
+                _atomic_write(self.path / name, data)
+        except BaseException:
+            for name in files.values():  # never leave a partial frame's files behind
+                for p in (self.path / name, self.path / (name + ".tmp")):
+                    p.unlink(missing_ok=True)
+            raise
+        line = {"index": int(f.index), "timestamp": float(f.timestamp), "files": files,
+                "has_ground_truth": bool(af.has_ground_truth), "annotations": [a.to_dict() for a in af.annotations]}
+        data = (json.dumps(line, allow_nan=False) + "\n").encode("utf-8")
+        while data:  # unbuffered: the line reaches the OS in one piece, with no later flush needed
+            data = data[self._index.write(data):]
+        self._last_index = int(f.index)
+        self.frames_written += 1
+        if self._fsync_every > 0 and self.frames_written % self._fsync_every == 0:
+            os.fsync(self._index.fileno())
+
+    def close(self) -> None:
+        """Syncs and closes the index; idempotent. The recording stays valid."""
+        if not self._index.closed:
+            try:
+                os.fsync(self._index.fileno())
+            finally:
+                self._index.close()
+
+    def __enter__(self) -> "RecordingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def record(source: Source | Iterable[AnnotatedFrame], path: str | os.PathLike, *, max_frames: int | None = None,
+           progress: Callable[[int], None] | None = None, progress_every: int = 0, overwrite: bool = False,
+           description: str | None = None, **options) -> int:
+    """Drains a source into a new recording at ``path``.
+
+    The writer is set up from the source (camera id, modalities) and its first
+    frame (intrinsics, alignment, stream intrinsics, dtypes). Ctrl-C
+    (``KeyboardInterrupt``) stops recording cleanly: the recording then holds
+    every frame written so far and the count is returned. The source is not closed.
+
+    Args:
+        source: Where the frames come from.
+        path: Directory of the new recording.
+        max_frames: Stop after this many frames (None: until the source ends).
+        progress: Called with the number of frames written after each frame.
+        progress_every: Print a progress line to stderr every N frames (0: never).
+        overwrite: Replace an existing recording at ``path``.
+        description: Free-form description stored as ``source`` in ``recording.json``.
+        **options: Further :class:`RecordingWriter` options (``fps``,
+            ``colour_format``, ``source``, ``intrinsics`` when frames lack them, ...).
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        FileExistsError: see :class:`RecordingWriter`; checked before reading the source.
+        ValueError: a frame does not match the first one, or has no intrinsics.
+    """
+    check_target(path, overwrite)
+    if description is not None:
+        options["source"] = description
+    writer: RecordingWriter | None = None
+    n = 0
+    if max_frames is not None and max_frames <= 0:
+        return 0
+    try:
+        for item in source:
+            af = item if isinstance(item, AnnotatedFrame) else AnnotatedFrame(item)
+            if writer is None:
+                f = af.frame
+                intrinsics = options.pop("intrinsics", None) or f.intrinsics
+                if intrinsics is None:
+                    raise ValueError(f"record: frame {f.index} has no intrinsics; pass intrinsics=")
+                fps = getattr(source, "fps", None)
+                options.setdefault("fps", fps if isinstance(fps, (int, float)) and fps > 0 else None)
+                options.setdefault("source", f"{type(source).__name__} ({getattr(source, 'camera_id', f.camera_id)})")
+                writer = RecordingWriter(
+                    path, camera_id=getattr(source, "camera_id", None) or f.camera_id, intrinsics=intrinsics,
+                    modalities=getattr(source, "modalities", None) or f.modalities, alignment=f.alignment,
+                    stream_intrinsics=options.pop("stream_intrinsics", None) or f.stream_intrinsics,
+                    overwrite=overwrite, **options)
+            writer.write(af)
+            n += 1
+            if progress is not None:
+                progress(n)
+            if progress_every > 0 and n % progress_every == 0:
+                print(f"reid-record: {n} frames -> {path}", file=sys.stderr, flush=True)
+            if max_frames is not None and n >= max_frames:
+                break
+    except KeyboardInterrupt:
+        print(f"reid-record: interrupted; {n} complete frames in {path}", file=sys.stderr, flush=True)
+    finally:
+        if writer is not None:
+            writer.close()
+    return n
+
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_FILE", "INDEX_FILE", "RecordingMeta", "RecordingWriter",
+           "check_target", "decode_image", "depth_to_mm", "encode_image", "read_meta", "record"]
