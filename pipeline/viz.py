@@ -27,13 +27,7 @@ def colourize(modality: Modality | str, image: np.ndarray, depth_range_mm: tuple
     if m is Modality.IR:
         v = (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
         return cv2.cvtColor(v, cv2.COLOR_GRAY2BGR)
-    if image.dtype == np.uint8:
-        v = image
-    else:
-        c = image.astype(np.float32) if image.dtype == np.float32 else image.astype(np.float32) / 100 - 273.15
-        lo, hi = thermal_range_c
-        v = np.clip((np.nan_to_num(c, nan=lo) - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)
-    return cv2.applyColorMap(v, cv2.COLORMAP_INFERNO)
+    return cv2.applyColorMap(thermal_to_uint8(image, thermal_range_c), cv2.COLORMAP_INFERNO)
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
@@ -41,3 +35,15 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
     cv2.putText(image, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(image, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return image
+
+
+def thermal_to_uint8(image: np.ndarray, range_c: tuple[float, float] = (15.0, 40.0)) -> np.ndarray:
+    """Display-scaled 8-bit thermal (as datasets such as RegDB store it) from radiometric thermal.
+
+    ``uint16`` is read as centi-kelvin, ``float32`` as deg C; ``range_c`` maps linearly to 0..255.
+    """
+    if image.dtype == np.uint8:
+        return image
+    c = image.astype(np.float32) if image.dtype == np.float32 else image.astype(np.float32) / 100 - 273.15
+    lo, hi = range_c
+    return np.clip((np.nan_to_num(c, nan=lo) - lo) / (hi - lo) * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -37,7 +37,7 @@ class RoomConfig(ConfigModel):
     """Box room in front of the camera (metres, deg C)."""
 
     width: float = Field(9.0, gt=1.0)
-    depth: float = Field(10.0, gt=1.0)
+    depth: float = Field(8.5, gt=1.0)
     height: float = Field(3.0, gt=1.5)
     air_temp: float = Field(21.0, ge=-30.0, le=45.0)
 

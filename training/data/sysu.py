@@ -21,7 +21,8 @@ pid out of ``.../camN/PPPP/NNNN.jpg``); ``exp/{train,val,test}_id.txt`` hold one
 comma-separated line of unpadded ids; ``exp/available_id.txt`` exists in the same
 format; indoor search uses the RGB cameras 1 and 2. IR images are 3-channel
 (they go through 3-channel normalisation without conversion in those loaders).
-Assumed: image numbering from 0001 in each folder; JPEG quality (we write 95).
+Assumed: cam3 indoor and cam6 outdoor (from the dataset paper, not re-checked);
+image numbering from 0001 in each folder; JPEG quality (we write 95).
 
 ``camid`` is the camera number N of ``camN``; ``sequence`` is ``indoor`` or ``outdoor``.
 """
