@@ -24,6 +24,16 @@ def _add_world_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="sim config YAML (default: built-in defaults, as configs/sim/default.yaml)")
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
 def _world_config(args: argparse.Namespace) -> SimConfig:
     return load_config(SimConfig, args.config, args.overrides)
 
@@ -124,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="print the renderer's frames/s, against the empty room")
     p.add_argument("--frames", type=int, default=60, help="timed frames per setting (default: 60)")
     p.add_argument("--warmup", type=int, default=5, help="untimed frames first (default: 5)")
-    p.add_argument("--people", type=int, nargs="+", default=[0, 4], help="crowd sizes to time (default: 0 4)")
+    p.add_argument("--people", type=_int_list, default=[0, 4],
+                   help="comma-separated crowd sizes to time; 0 is the empty-room baseline (default: 0,4)")
     p.add_argument("--target", type=float, default=15.0, help="frames/s a live source needs (default: 15)")
     _add_world_args(p)
     p.set_defaults(func=cmd_bench)

@@ -55,7 +55,8 @@ class SensorConfig(ConfigModel):
     subpixel: float = Field(0.08, ge=0)
     depth_signal_min: float = Field(0.12, ge=0)
     passive_texture: float = Field(0.5, ge=0)
-    projector_power: float = Field(4.0, ge=0)
+    projector_power: float = Field(2.0, ge=0)
+    ir_projector: float = Field(4.0, ge=0)
     emitter: bool = True
     dot_contrast: float = Field(0.3, ge=0, le=1)
     ambient_ir: float = Field(0.3, ge=0)

@@ -11,9 +11,11 @@ model over those buffers:
 * colour: Lambert shading x scene illumination, auto-gain up to ``max_gain``,
   shot + read noise (so dark scenes are noisy), sRGB tone curve;
 * depth: active stereo like a RealSense D4xx: noise ``sigma_z = z^2 * subpixel
-  / (fx * baseline)``, holes where the returned NIR signal is weak (absorbing
-  materials, far, grazing), occlusion shadows left of foreground edges where
-  the second imager cannot see, range limits;
+  / (fx * baseline)``; holes where the stereo texture is weak, with texture
+  ``reflectance * (projector * cos / z + passive * light)`` (an effective model:
+  auto-exposure makes the projector's fall-off gentler than ``1/z^2``), so
+  NIR-absorbing materials, far and grazing surfaces drop out; occlusion shadows
+  left of foreground edges where the second imager cannot see; range limits;
 * IR: projector falloff ``reflectance * cos / z^2`` plus ambient NIR, the
   emitter's dot pattern, noise;
 * thermal: surface temperature (skin, garment insulation, room), optics blur,
@@ -246,7 +248,7 @@ class Renderer:
         sn, k = self.sensors, self.rig.intrinsics
         focal_baseline = k.fx * sn.baseline
         noisy = z + rng.standard_normal(z.shape, dtype=np.float32) * (z * z * np.float32(sn.subpixel / focal_baseline))
-        signal = ir * (np.float32(sn.projector_power) * cos_c / np.maximum(z, 0.5) ** 2 + np.float32(sn.passive_texture * light))
+        signal = ir * (np.float32(sn.projector_power) * cos_c / np.maximum(z, 0.5) + np.float32(sn.passive_texture * light))
         p_drop = 1.0 / (1.0 + (signal / np.float32(sn.depth_signal_min)) ** 4)
         invalid = (rng.random(z.shape, dtype=np.float32) < p_drop) | (z < sn.depth_min) | (z > sn.depth_max)
         rows = np.flatnonzero((labels >= 0).any(axis=1))
@@ -264,7 +266,7 @@ class Renderer:
     def _ir(self, z, ir, cos_c, cos_l, light, rng):
         """Left IR imager: projector falloff with dot pattern, ambient NIR, noise."""
         sn = self.sensors
-        active = np.float32(sn.projector_power if sn.emitter else 0.0) * cos_c / np.maximum(z, 0.3) ** 2 * self.dots
+        active = np.float32(sn.ir_projector if sn.emitter else 0.0) * cos_c / np.maximum(z, 0.3) ** 2 * self.dots
         ambient = np.float32(sn.ambient_ir * light) * (_AMBIENT + _DIFFUSE * cos_l)
         v = ir * (active + ambient) * np.float32(sn.ir_gain)
         v += rng.standard_normal(v.shape, dtype=np.float32) * np.float32(sn.ir_noise)
