@@ -164,5 +164,6 @@ def pose_body(person: Person, x: float, z: float, heading: float, phase: float,
     elif person.carried == "shoulder_bag":
         parts.append(_blob("shoulder_bag", pelvis_c + right * (hip_w + 0.14) + up * 0.05, body_rot, (0.05, 0.13, 0.15), bag))
     elif person.carried == "handbag":
-        parts.append(_blob("handbag", parts[5].center - up * 0.12 + right * 0.04, body_rot, (0.05, 0.11, 0.14), bag))
+        hand = next(p.center for p in parts if p.name == "l_hand")
+        parts.append(_blob("handbag", hand - up * 0.12 + right * 0.04, body_rot, (0.05, 0.11, 0.14), bag))
     return parts

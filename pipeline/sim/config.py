@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -83,8 +84,6 @@ class LightingConfig(ConfigModel):
         """Illumination at time ``t`` seconds (cosine between level and min_level if period_s > 0)."""
         if self.period_s <= 0:
             return self.level
-        import math
-
         w = 0.5 + 0.5 * math.cos(2 * math.pi * t / self.period_s)
         return self.min_level + (self.level - self.min_level) * w
 

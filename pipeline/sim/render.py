@@ -58,6 +58,19 @@ class Rendered:
     z: np.ndarray
 
 
+@dataclass(frozen=True, eq=False)
+class _Buffers:
+    """Per-pixel attributes of the nearest surface (the z-buffer and what it hit)."""
+
+    z: np.ndarray
+    albedo: np.ndarray
+    ir: np.ndarray
+    temp: np.ndarray
+    cos_l: np.ndarray
+    cos_c: np.ndarray
+    labels: np.ndarray
+
+
 def projected_box(center: np.ndarray, rot: np.ndarray, axes: np.ndarray) -> tuple[float, float, float, float] | None:
     """Exact normalised-image bounding box of a camera-frame ellipsoid, None if it crosses z = near.
 
@@ -110,12 +123,12 @@ class Renderer:
             rng: Noise source (seeded by the caller for determinism).
         """
         bg, k = self.bg, self.rig.intrinsics
-        z, albedo, ir = bg.z.copy(), bg.albedo.copy(), bg.ir.copy()
-        temp, cos_l, cos_c = bg.temp.copy(), bg.cos_light.copy(), bg.cos_cam.copy()
-        labels = np.full(z.shape, -1, np.int16)
+        buf = _Buffers(bg.z.copy(), bg.albedo.copy(), bg.ir.copy(), bg.temp.copy(), bg.cos_light.copy(),
+                       bg.cos_cam.copy(), np.full(bg.z.shape, -1, np.int16))
+        z, ir, labels = buf.z, buf.ir, buf.labels
         boxes, own = [], []
         for index, (_, parts) in enumerate(bodies):
-            box, count = self._draw_body(index, parts, z, albedo, ir, temp, cos_l, cos_c, labels)
+            box, count = self._draw_body(index, parts, buf)
             boxes.append(box)
             own.append(count)
         visible = np.bincount(labels.ravel() + 1, minlength=len(bodies) + 1)[1:]
@@ -133,19 +146,19 @@ class Renderer:
             annotations.append(PersonAnnotation(identity, (cx1, cy1, cx2, cy2), frac, dist))
         images = {}
         if Modality.RGB in self.modalities:
-            images[Modality.RGB] = self._colour(albedo, cos_l, light, rng)
+            images[Modality.RGB] = self._colour(buf.albedo, buf.cos_l, light, rng)
         if Modality.DEPTH in self.modalities:
-            images[Modality.DEPTH] = self._depth(z, ir, cos_c, light, labels, rng)
+            images[Modality.DEPTH] = self._depth(z, ir, buf.cos_c, light, labels, rng)
         if Modality.IR in self.modalities:
-            images[Modality.IR] = self._ir(z, ir, cos_c, cos_l, light, rng)
+            images[Modality.IR] = self._ir(z, ir, buf.cos_c, buf.cos_l, light, rng)
         if Modality.THERMAL in self.modalities:
-            t = cv2.GaussianBlur(temp, (0, 0), self.sensors.thermal_blur)
+            t = cv2.GaussianBlur(buf.temp, (0, 0), self.sensors.thermal_blur)
             t = t + rng.standard_normal(t.shape, dtype=np.float32) * np.float32(self.sensors.netd)
             # Radiometric uint16 in centi-kelvin, as FLIR Lepton TLinear output.
             images[Modality.THERMAL] = np.clip((t + 273.15) * 100 + 0.5, 0, 65535).astype(np.uint16)
         return Rendered(images, labels, tuple(annotations), z)
 
-    def _draw_body(self, index, parts, z, albedo, ir, temp, cos_l, cos_c, labels):
+    def _draw_body(self, index: int, parts: list[Part], buf: _Buffers):
         """Z-buffers one body's parts; returns its amodal pixel box and unoccluded pixel count."""
         k, rig = self.rig.intrinsics, self.rig
         boxes = []
@@ -172,10 +185,12 @@ class Renderer:
             if x1 <= x0 or y1 <= y0:
                 continue
             self._draw_part(part, rig.to_camera(part.center), rig.R @ part.rotation, index, (slice(y0, y1), slice(x0, x1)),
-                            mine[y0 - py0:y1 - py0, x0 - px0:x1 - px0], z, albedo, ir, temp, cos_l, cos_c, labels)
+                            mine[y0 - py0:y1 - py0, x0 - px0:x1 - px0], buf)
         return bx, int(mine.sum())
 
-    def _draw_part(self, part, c, q, index, win, mine, z, albedo, ir, temp, cos_l, cos_c, labels):
+    def _draw_part(self, part: Part, c: np.ndarray, q: np.ndarray, index: int, win: tuple[slice, slice],
+                   mine: np.ndarray, buf: _Buffers) -> None:
+        """Intersects one ellipsoid with the rays of window ``win``; writes the nearer hits into ``buf``."""
         a = part.axes
         m = (q / a).T  # local unit-sphere coords = m @ (p - c)
         o = -(m @ c)
@@ -190,7 +205,7 @@ class Renderer:
         t = np.where(hit, (-bb - np.sqrt(np.maximum(disc, 0))) / aa, np.inf)
         hit &= t > _NEAR
         mine |= hit
-        zw = z[win]
+        zw = buf.z[win]
         sel = hit & (t < zw)
         if not sel.any():
             return
@@ -200,13 +215,13 @@ class Renderer:
         n /= np.linalg.norm(n, axis=1, keepdims=True)
         view = d[sel] / self.rig.ray_len[win][sel][:, None]
         zw[sel] = ts
-        labels[win][sel] = index
-        cos_l[win][sel] = np.clip(n @ self.light_cam, 0, 1)
-        cos_c[win][sel] = np.clip(-(n * view).sum(1), 0, 1)
+        buf.labels[win][sel] = index
+        buf.cos_l[win][sel] = np.clip(n @ self.light_cam, 0, 1)
+        buf.cos_c[win][sel] = np.clip(-(n * view).sum(1), 0, 1)
         col, irv, tv = self._surface(part, local, ts[:, None] * d[sel])
-        albedo[win][sel] = col
-        ir[win][sel] = irv
-        temp[win][sel] = tv
+        buf.albedo[win][sel] = col
+        buf.ir[win][sel] = irv
+        buf.temp[win][sel] = tv
 
     def _surface(self, part: Part, local: np.ndarray, p_cam: np.ndarray):
         """Albedo, NIR reflectance and temperature of hit points of one part."""
