@@ -166,9 +166,9 @@ def encode_image(meta: RecordingMeta, m: Modality, img: np.ndarray, png_compress
         return buf.getvalue()
     if m is Modality.RGB:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        if meta.colour_format == "jpg":
-            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    if m is not Modality.RGB or meta.colour_format == "png":
+    if m is Modality.RGB and meta.colour_format == "jpg":
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    else:
         ok, buf = cv2.imencode(".png", np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, int(png_compression)])
     if not ok:
         raise ValueError(f"could not encode {m.value} image of shape {img.shape} and dtype {img.dtype}")
