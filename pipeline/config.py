@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Annotated, Any, Iterable, Mapping, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -88,19 +88,50 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None
     node[parts[-1]] = value
 
 
+def _union_members(annotation: Any) -> list[type[BaseModel]]:
+    """Config classes of a (possibly ``Annotated``) union annotation; [] for anything else."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _walk(cls: type[BaseModel], loc: tuple) -> tuple[Any, tuple[str, ...]]:
+    """Follows ``loc`` through nested models; returns the model there and the user-facing key parts.
+
+    Tagged unions put the tag value into pydantic's error location
+    (``method.supervised.los``); it is resolved to that member and left out of the key.
+    """
+    model: Any = cls
+    key: list[str] = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        members = _union_members(model)
+        if members:
+            chosen = [m for m in members if any(str(part) in get_args(f.annotation) for f in m.model_fields.values())]
+            if chosen:
+                model = chosen[0]
+                continue
+            model = None
+        key.append(str(part))
+        if isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:
+            model = model.model_fields[part].annotation
+        else:
+            model = None
+    return model, tuple(key)
+
+
 def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
     """Field names of the (nested) model at ``loc`` (used to list allowed keys)."""
-    model: Any = cls
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
-            return []
-        model = model.model_fields[part].annotation
+    model, _ = _walk(cls, loc)
+    if _union_members(model):
+        return sorted({f for m in _union_members(model) for f in m.model_fields})
     return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
 def _describe_error(cls: type[BaseModel], err: dict) -> str:
-    loc = tuple(str(p) for p in err["loc"])
-    key = ".".join(loc) or "(top level)"
+    _, parts = _walk(cls, tuple(err["loc"]))
+    key = ".".join(parts) or "(top level)"
     if err["type"] == "extra_forbidden":
         allowed = _fields_at(cls, tuple(err["loc"][:-1]))
         return f"key '{key}': unknown key (expected one of: {', '.join(allowed)})"
@@ -135,8 +166,10 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any], source: str = "<m
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            dotted = ".".join(str(p) for p in err["loc"])
-            where = "command line" if any(dotted == k or dotted.startswith(k + ".") for k in overrides) else source
+            dotted = ".".join(_walk(cls, tuple(err["loc"]))[1])
+            tag = err["type"] == "union_tag_invalid"
+            where = "command line" if any(dotted == k or dotted.startswith(k + ".") or (tag and k.startswith(dotted + "."))
+                                          for k in overrides) else source
             lines.append(f"{where}: {_describe_error(cls, err)}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0]) from None
 

@@ -1,0 +1,211 @@
+"""Typed training configuration (``configs/train/*.yaml``).
+
+One file describes one run: the data, the network, the method with its own
+options, the optimiser and the loop. Like every config of the project it is
+strict: unknown keys and wrong types are errors naming the file and the key.
+The method section is a tagged union on ``method.name``::
+
+    method: {name: supervised, modality: depth, loss: softmax}
+    method: {name: distill, teacher: runs/biwi-depth/best.pt, student_modality: rgb, freeze_from: layer3}
+    method: {name: one_stream}            # baselines of Hafner et al. Tables 3-4
+
+Components never read this object directly except through the ``from_config``
+functions of :mod:`reidstream.training.methods` and :mod:`reidstream.training.run`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from reidstream.pipeline.config import ConfigModel
+
+ModalityName = Literal["rgb", "depth", "ir", "thermal"]
+StageName = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
+
+
+class DataConfig(ConfigModel):
+    """Where the images are and how they become tensors.
+
+    Attributes:
+        layout: On-disk layout (``biwi``, ``robotpku``, ``openreid``, ``folder``).
+        root: Dataset root folder.
+        split: Named split shipped with the package (``hafner-biwi``, ``hafner-robotpku``) or
+            ``null`` for the copy's own split file.
+        fold: Validation fold (0-2) of the named split, or seed of the carved validation set.
+        val_identities: Identities carved out of train for validation when the split has none.
+        height: Input height (Hafner: 256).
+        width: Input width (Hafner: 128).
+        depth_min_m: Nearest depth mapped to full brightness, metres.
+        depth_max_m: Farthest valid depth, metres; farther and invalid pixels become 0.
+        workers: DataLoader worker processes (0 = load in the main process).
+        augment: Random flip and pad-and-crop during training.
+    """
+
+    layout: Literal["biwi", "robotpku", "openreid", "folder"]
+    root: str
+    split: str | None = None
+    fold: int = Field(0, ge=0)
+    val_identities: int = Field(0, ge=0)
+    height: int = Field(256, ge=16)
+    width: int = Field(128, ge=8)
+    depth_min_m: float = Field(0.5, ge=0.0)
+    depth_max_m: float = Field(8.0, gt=0.0)
+    workers: int = Field(2, ge=0)
+    augment: bool = True
+
+
+class ModelConfig(ConfigModel):
+    """The backbone and embedding layer shared by every method.
+
+    Attributes:
+        arch: ``resnet50`` (the paper) or ``resnet18`` / ``resnet34`` for CPU-bound use.
+        width: Base channel count; 64 is the standard ResNet, smaller values make tiny test models.
+        embedding_dim: Size of the embedding layer (paper: 128, 256 or 512).
+        pretrained: ``imagenet`` (downloaded on a connected machine), a path to a ``.pth`` state
+            dict in torchvision layout, or ``null`` for random initialisation.
+        last_stride: Stride of ``layer4`` (2 as in the plain ResNet; 1 is a common re-id tweak).
+    """
+
+    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = "resnet50"
+    width: int = Field(64, ge=4)
+    embedding_dim: int = Field(128, ge=2)
+    pretrained: str | None = None
+    last_stride: Literal[1, 2] = 2
+
+
+class SupervisedConfig(ConfigModel):
+    """Step I: one network, one modality (Hafner Sec. 3.2 step I, Sec. 4.1, Tables 1-2).
+
+    Attributes:
+        modality: The modality of the network.
+        loss: ``softmax`` (cross-entropy, Eq. 6) or ``triplet`` (batch-hard, Eq. 5).
+        margin: Triplet margin (paper: 0.5).
+        p: Identities per triplet batch (paper: 16).
+        k: Images per identity in a triplet batch (paper: 4).
+        batch_size: Batch size of softmax training.
+    """
+
+    name: Literal["supervised"]
+    modality: ModalityName = "depth"
+    loss: Literal["softmax", "triplet"] = "softmax"
+    margin: float = Field(0.5, gt=0.0)
+    p: int = Field(16, ge=2)
+    k: int = Field(4, ge=2)
+    batch_size: int = Field(64, ge=2)
+
+
+class DistillConfig(ConfigModel):
+    """Step II: cross-modal distillation into a network for the other modality (Sec. 3.2-3.3).
+
+    Attributes:
+        teacher: Step-I checkpoint (its network and modality become the frozen teacher F_fr).
+        student_modality: Modality of the new network G (``rgb`` for the paper's depth->RGB).
+        copy_weights: Initialise G with the teacher's weights (Table 5 ablation: false).
+        freeze_from: First frozen stage; it and everything after it up to the embedding are
+            frozen in G (``null`` = no freezing, Table 5 ablation).
+        attention_stage: Stage after which the teacher's features gate G (Eq. 4); ``null`` = no
+            cross-modal attention.
+        attention_pool: Channel pooling of the gating signal.
+        batch_size: Paired images per batch.
+    """
+
+    name: Literal["distill"]
+    teacher: str
+    student_modality: ModalityName = "rgb"
+    copy_weights: bool = True
+    freeze_from: StageName | None = "layer3"
+    attention_stage: StageName | None = None
+    attention_pool: Literal["mean", "max"] = "mean"
+    batch_size: int = Field(64, ge=2)
+
+
+class BaselineConfig(ConfigModel):
+    """Cross-modal baselines of Wu et al. (2017) as compared in Hafner Tables 3-4.
+
+    Attributes:
+        name: ``one_stream`` (one network for both modalities), ``two_stream`` (per-modality
+            low stages, shared high stages) or ``zero_padding`` (one network, two-channel input
+            with the other modality's channel zero).
+        modalities: The two modalities.
+        split_stage: Last per-modality stage of the two-stream network.
+        batch_size: Paired captures per batch (each contributes one image per modality).
+    """
+
+    name: Literal["one_stream", "two_stream", "zero_padding"]
+    modalities: tuple[ModalityName, ModalityName] = ("rgb", "depth")
+    split_stage: StageName = "layer1"
+    batch_size: int = Field(32, ge=2)
+
+
+MethodConfig = Annotated[Union[SupervisedConfig, DistillConfig, BaselineConfig], Field(discriminator="name")]
+
+
+class OptimConfig(ConfigModel):
+    """Optimiser and learning-rate schedule.
+
+    Attributes:
+        name: ``auto`` picks the paper's choice: SGD with Nesterov momentum for softmax-style
+            losses, Adam for triplet and distillation (Sec. 4.1).
+        lr: Learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+        step_epochs: Multiply the learning rate by ``gamma`` every this many epochs (0 = never).
+        gamma: Decay factor.
+    """
+
+    name: Literal["auto", "sgd", "adam"] = "auto"
+    lr: float = Field(0.01, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    step_epochs: int = Field(0, ge=0)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class LoopConfig(ConfigModel):
+    """The training loop.
+
+    Attributes:
+        epochs: Maximum number of epochs.
+        patience: Early stopping: epochs without improvement of the monitored validation
+            metric before stopping (0 = never stop early).
+        eval_every: Validate every this many epochs.
+        checkpoint_every: Also write ``last.pt`` every this many steps (0 = only at epoch ends),
+            so a killed run loses at most that many steps.
+        max_steps_per_epoch: Cap on batches per epoch (0 = the sampler's full epoch).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        log: ``csv`` (always written) plus ``tensorboard`` when installed.
+        progress: Show a progress bar.
+        eval_repeats: Repeats of the random gallery draws during validation.
+    """
+
+    epochs: int = Field(60, ge=1)
+    patience: int = Field(10, ge=0)
+    eval_every: int = Field(1, ge=1)
+    checkpoint_every: int = Field(0, ge=0)
+    max_steps_per_epoch: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    log: Literal["csv", "tensorboard"] = "csv"
+    progress: bool = True
+    eval_repeats: int = Field(3, ge=1)
+
+
+class TrainConfig(ConfigModel):
+    """A whole training run.
+
+    Attributes:
+        output: Run directory (checkpoints, logs, metrics, the resolved config).
+        seed: Seed of weights, sampling and augmentation; a CPU run is repeatable.
+        space: Embedding-space id recorded with the networks (models compared with each
+            other share one, e.g. ``rgbd``).
+    """
+
+    output: str
+    seed: int = 0
+    space: str = "rgbd"
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    method: MethodConfig
+    optim: OptimConfig = OptimConfig()
+    loop: LoopConfig = LoopConfig()

@@ -1,0 +1,87 @@
+"""Embedding datasets with trained networks, and the validation metrics of the training loop."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from reidstream.training.data.torch_data import ReIDDataset
+from reidstream.training.evaluation.protocols import FeatureSet, cross_modal_evaluation, single_modal_evaluation
+
+
+@torch.no_grad()
+def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReIDDataset, modality: str, *,
+                     device: str | torch.device = "cpu", batch_size: int = 64, workers: int = 0) -> FeatureSet:
+    """Embeds every item of ``dataset`` that has ``modality``.
+
+    ``keys`` of the returned set are dataset item indices, so the colour and depth
+    images of one capture share a key (the protocol excludes a query's own pair).
+    """
+    items = [i for i, r in enumerate(dataset.records) if modality in {m.value for m in r.modalities}]
+    if not items:
+        raise ValueError(f"no {modality} images to embed in this dataset")
+    sub = torch.utils.data.Subset(dataset, items)
+    loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=workers)
+    embs, pids, camids, keys = [], [], [], []
+    for batch in loader:
+        embs.append(embed(batch[modality].to(device)).float().cpu().numpy())
+        pids.append(np.asarray(batch["pid"]))
+        camids.append(np.asarray(batch["camid"]))
+        keys.append(np.asarray(batch["index"]))
+    return FeatureSet(embeddings=np.concatenate(embs), pids=np.concatenate(pids), camids=np.concatenate(camids),
+                      keys=np.concatenate(keys), modality=modality)
+
+
+def embed_all(embedders: Mapping[str, nn.Module], dataset: ReIDDataset, **kw) -> dict[str, FeatureSet]:
+    """Features of every modality that has an embedder, each from its own network."""
+    out = {}
+    for modality, module in embedders.items():
+        was = module.training
+        module.eval()
+        out[modality] = extract_features(module, dataset, modality, **kw)
+        module.train(was)
+    return out
+
+
+@torch.no_grad()
+def validation_loss(method: nn.Module, dataset: ReIDDataset, *, device: str | torch.device, batch_size: int) -> float:
+    """Mean of the method's loss over a validation set (eval mode; Hafner step II early stopping)."""
+    was = method.training
+    method.eval()
+    total, n = 0.0, 0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        b = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        size = int(b["label"].shape[0])
+        total += float(method(b)["loss"]) * size
+        n += size
+    method.train(was)
+    return total / max(n, 1)
+
+
+def validation_metrics(method: nn.Module, dataset: ReIDDataset, *, device: str | torch.device, repeats: int = 3,
+                       seed: int = 0, batch_size: int = 64) -> dict[str, float]:
+    """Validation figures of a method: mAP / rank-1 per direction and ``val/mAP`` (their mean).
+
+    Methods that watch ``val/loss`` also get the mean loss over the validation set.
+    """
+    feats = embed_all(method.embedders(), dataset, device=device, batch_size=batch_size)
+    out: dict[str, float] = {}
+    if len(feats) == 1:
+        (modality, fs), = feats.items()
+        r = single_modal_evaluation(fs, repeats=repeats, seed=seed)
+        out["val/mAP"] = r["mAP"]["mean"]
+        out["val/rank-1"] = r["rank-1"]["mean"]
+    else:
+        res = cross_modal_evaluation(feats, modalities=tuple(feats), repeats=repeats, seed=seed)
+        for name, r in res.items():
+            tag = name.replace(" ", "_").replace(":", "")
+            out[f"val/mAP_{tag}"] = r["mAP"]["mean"]
+        out["val/mAP"] = float(np.mean([r["mAP"]["mean"] for r in res.values()]))
+        out["val/rank-1"] = float(np.mean([r["rank-1"]["mean"] for r in res.values()]))
+    if getattr(method, "monitor", "") == "val/loss":
+        out["val/loss"] = validation_loss(method, dataset, device=device, batch_size=batch_size)
+    return out

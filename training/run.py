@@ -1,0 +1,187 @@
+"""Builds a training run from a :class:`~reidstream.training.config.TrainConfig` and runs it.
+
+This is the only place that maps config sections onto constructor arguments:
+the dataset copy and its split, the preprocessing per modality, the method
+(and its frozen teacher), the optimiser, the loaders and the trainer. Under
+``torchrun`` (``WORLD_SIZE > 1``) it trains with DistributedDataParallel; only
+rank 0 validates and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from reidstream.training.checkpoint import embedder_entries, load_checkpoint
+from reidstream.training.config import TrainConfig
+from reidstream.training.data import LAYOUTS
+from reidstream.training.data.samplers import PairedBatchSampler, PKBatchSampler
+from reidstream.training.data.splits import resolve_split
+from reidstream.training.data.torch_data import ReIDDataset
+from reidstream.training.data.transforms import Preprocess
+from reidstream.training.inference import validation_metrics
+from reidstream.training.methods import METHODS
+from reidstream.training.models import ReIDNet, TwoStreamNet, load_pretrained
+from reidstream.training.trainer import LoopOptions, Trainer
+
+
+def read_splits(cfg: TrainConfig) -> dict[str, tuple]:
+    """Reads the dataset copy and returns its train / val / test records under the configured split."""
+    d = cfg.data
+    index = LAYOUTS[d.layout].read(d.root)
+    return resolve_split(index, split=d.split, fold=d.fold, val_identities=d.val_identities, seed=cfg.seed)
+
+
+def _teacher(path: str) -> tuple[ReIDNet, str, Preprocess]:
+    ckpt = load_checkpoint(path)
+    if ckpt.get("method") != "supervised" or len(ckpt.get("embedders", {})) != 1:
+        raise ValueError(f"{path}: the distillation teacher must be a step-I checkpoint (method 'supervised' "
+                         f"with one modality), got method {ckpt.get('method')!r}")
+    (modality, e), = ckpt["embedders"].items()
+    net = ReIDNet.from_config(e["config"])
+    net.load_state_dict(e["state_dict"], strict=True)
+    return net, modality, Preprocess.from_dict(e["preprocess"])
+
+
+def build_method(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[str, Preprocess]]:
+    """The method of ``cfg`` and the preprocessing of each modality it reads."""
+    m, mc, d = cfg.method, cfg.model, cfg.data
+
+    def prep(modality: str, channels: int = 3) -> Preprocess:
+        return Preprocess(modality=modality, height=d.height, width=d.width, depth_min_m=d.depth_min_m,
+                          depth_max_m=d.depth_max_m, channels=channels)
+
+    def net(**kw: Any) -> ReIDNet:
+        n = ReIDNet(mc.arch, embedding_dim=mc.embedding_dim, width=mc.width, last_stride=mc.last_stride, **kw)
+        if mc.pretrained:
+            load_pretrained(n.backbone, mc.pretrained)
+        return n
+
+    if m.name == "supervised":
+        method = METHODS["supervised"](net(num_classes=num_classes if m.loss == "softmax" else 0), m.modality,
+                                       loss=m.loss, margin=m.margin)
+        return method, {m.modality: prep(m.modality)}
+    if m.name == "distill":
+        teacher, t_mod, t_prep = _teacher(m.teacher)
+        init = None
+        if not m.copy_weights and mc.pretrained:
+            init = net().state_dict()
+        method = METHODS["distill"].from_teacher(
+            teacher, t_mod, m.student_modality, copy_weights=m.copy_weights, freeze_from=m.freeze_from,
+            attention_stage=m.attention_stage, attention_pool=m.attention_pool, init=init)
+        return method, {t_mod: t_prep, m.student_modality: prep(m.student_modality)}
+    if m.name == "two_stream":
+        tsn = TwoStreamNet(mc.arch, modalities=m.modalities, split_stage=m.split_stage,
+                           embedding_dim=mc.embedding_dim, num_classes=num_classes, width=mc.width,
+                           last_stride=mc.last_stride)
+        return METHODS["two_stream"](tsn, m.modalities), {x: prep(x) for x in m.modalities}
+    if m.name == "zero_padding":
+        return (METHODS["zero_padding"](net(num_classes=num_classes, in_channels=2), m.modalities),
+                {x: prep(x, channels=1) for x in m.modalities})
+    return METHODS["one_stream"](net(num_classes=num_classes), m.modalities), {x: prep(x) for x in m.modalities}
+
+
+def build_optimizer(cfg: TrainConfig, method: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
+    """SGD with Nesterov momentum for softmax-trained methods, Adam for triplet and distillation (Sec. 4.1)."""
+    o = cfg.optim
+    params = [p for p in method.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the method has no trainable parameters (everything is frozen)")
+    name = o.name
+    if name == "auto":
+        softmax = cfg.method.name in ("one_stream", "two_stream", "zero_padding") or (
+            cfg.method.name == "supervised" and cfg.method.loss == "softmax")
+        name = "sgd" if softmax else "adam"
+    if name == "sgd":
+        opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0,
+                              weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, o.step_epochs, o.gamma) if o.step_epochs else None
+    return opt, sched
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    want = cfg.loop.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("loop.device is 'cuda' but no CUDA device is available; use loop.device=cpu")
+    if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, Any]:
+    """Trains the run described by ``cfg``; returns the trainer's summary.
+
+    Args:
+        cfg: The run.
+        resume: Checkpoint to continue from; ``"auto"`` continues from ``<output>/last.pt`` if present.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(cfg, local_rank)
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    torch.manual_seed(cfg.seed)
+    splits = read_splits(cfg)
+    train_records = splits["train"]
+    pids = sorted({r.pid for r in train_records})
+    method, prep = build_method(cfg, len(pids))
+    method.to(device)
+    mods = method.modalities
+    train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed)
+    m = cfg.method
+    if method.sampler == "pk":
+        sampler = PKBatchSampler(train_set.labels, p=m.p, k=m.k, seed=cfg.seed, rank=rank, world_size=world)
+    else:
+        sampler = PairedBatchSampler(list(range(len(train_set))), m.batch_size, seed=cfg.seed, rank=rank,
+                                     world_size=world)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.data.workers,
+                        persistent_workers=False, pin_memory=device.type == "cuda")
+    val_set = ReIDDataset(splits["val"], mods, prep, augment=False) if splits.get("val") else None
+    model: nn.Module = method
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            method, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    opt, sched = build_optimizer(cfg, method)
+
+    def validate(meth: nn.Module) -> dict[str, float]:
+        return validation_metrics(meth, val_set, device=device, repeats=cfg.loop.eval_repeats, seed=cfg.seed,
+                                  batch_size=max(2, getattr(m, "batch_size", 64)))
+
+    def extra(meth: nn.Module) -> dict[str, Any]:
+        return {"method": m.name, "config": json.dumps(cfg.to_dict()), "space": cfg.space,
+                "embedders": embedder_entries(meth, prep), "num_classes": len(pids),
+                "train_pids": pids}
+
+    if val_set is None:
+        print("reid-train: no validation identities (set data.val_identities or use a split with 'val'); "
+              "early stopping is off and best.pt is the last epoch", flush=True)
+    lc = cfg.loop
+    trainer = Trainer(model, opt, sched, loader, out_dir=cfg.output, validate=validate if val_set else None,
+                      checkpoint_extra=extra, device=device, rank=rank,
+                      options=LoopOptions(epochs=lc.epochs, patience=lc.patience, eval_every=lc.eval_every,
+                                          checkpoint_every=lc.checkpoint_every,
+                                          max_steps_per_epoch=lc.max_steps_per_epoch, progress=lc.progress,
+                                          tensorboard=lc.log == "tensorboard"))
+    out = Path(cfg.output)
+    if resume == "auto":
+        resume = out / "last.pt" if (out / "last.pt").is_file() else None
+    if resume is not None:
+        trainer.resume(resume)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(cfg.to_yaml())
+    try:
+        return trainer.fit()
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
