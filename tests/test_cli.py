@@ -13,8 +13,7 @@ import pytest
 from reidstream.pipeline.sources.recording import RecordingSource
 
 SCRIPTS = ["reid-stream", "reid-train", "reid-eval", "reid-export", "reid-record", "reid-synth"]
-NOT_BUILT = {"reid-stream": [], "reid-train": ["--config", "x.yaml"], "reid-eval": ["ckpt.pt"],
-             "reid-export": ["ckpt.pt"]}
+NOT_BUILT = {"reid-stream": [], "reid-export": ["ckpt.pt"]}
 
 
 def run(*args, check=False):
@@ -102,3 +101,25 @@ def test_package_is_namespaced():
     import reidstream.training
 
     assert reidstream.pipeline.Frame is not None and reidstream.training and reidstream.export
+
+
+def test_train_names_missing_config_and_bad_key(tmp_path):
+    r = run("reid-train", "--config", str(tmp_path / "nope.yaml"))
+    assert r.returncode == 2 and "nope.yaml" in r.stderr
+    r = run("reid-train", "--config", "configs/train/synthetic-depth-step1.yaml", "method.los=triplet")
+    assert r.returncode == 2 and "method.los" in r.stderr and "loss" in r.stderr
+
+
+def test_train_names_missing_dataset(tmp_path):
+    r = run("reid-train", "--config", "configs/train/synthetic-depth-step1.yaml", f"data.root={tmp_path / 'none'}",
+            f"output={tmp_path / 'run'}")
+    assert r.returncode == 1 and str(tmp_path / "none") in r.stderr
+
+
+def test_eval_names_missing_or_foreign_checkpoint(tmp_path):
+    r = run("reid-eval", str(tmp_path / "ckpt.pt"))
+    assert r.returncode == 1 and "ckpt.pt" in r.stderr and "not found" in r.stderr
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    r = run("reid-eval", str(bad))
+    assert r.returncode == 1 and "bad.pt" in r.stderr

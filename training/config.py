@@ -39,8 +39,14 @@ class DataConfig(ConfigModel):
         width: Input width (Hafner: 128).
         depth_min_m: Nearest depth mapped to full brightness, metres.
         depth_max_m: Farthest valid depth, metres; farther and invalid pixels become 0.
+        depth_window_m: ``null`` keeps metric depth over ``depth_min_m..depth_max_m``; a number
+            maps a band of that many metres centred on the person (relative depth: body relief
+            visible, camera distance removed).
         workers: DataLoader worker processes (0 = load in the main process).
         augment: Random flip and pad-and-crop during training.
+        color_augment: Probability of permuting a training colour image's channels or turning
+            it grey (0 = off, as in the paper). Stops an RGB network from memorising clothing
+            colour when there are few training identities.
     """
 
     layout: Literal["biwi", "robotpku", "openreid", "folder"]
@@ -52,8 +58,10 @@ class DataConfig(ConfigModel):
     width: int = Field(128, ge=8)
     depth_min_m: float = Field(0.5, ge=0.0)
     depth_max_m: float = Field(8.0, gt=0.0)
+    depth_window_m: float | None = Field(None, gt=0.0)
     workers: int = Field(2, ge=0)
     augment: bool = True
+    color_augment: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class ModelConfig(ConfigModel):

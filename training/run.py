@@ -55,7 +55,7 @@ def build_method(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[st
 
     def prep(modality: str, channels: int = 3) -> Preprocess:
         return Preprocess(modality=modality, height=d.height, width=d.width, depth_min_m=d.depth_min_m,
-                          depth_max_m=d.depth_max_m, channels=channels)
+                          depth_max_m=d.depth_max_m, depth_window_m=d.depth_window_m, channels=channels)
 
     def net(**kw: Any) -> ReIDNet:
         n = ReIDNet(mc.arch, embedding_dim=mc.embedding_dim, width=mc.width, last_stride=mc.last_stride, **kw)
@@ -137,7 +137,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
     method, prep = build_method(cfg, len(pids))
     method.to(device)
     mods = method.modalities
-    train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed)
+    train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed,
+                            color_p=cfg.data.color_augment if cfg.data.augment else 0.0)
     m = cfg.method
     if method.sampler == "pk":
         sampler = PKBatchSampler(train_set.labels, p=m.p, k=m.k, seed=cfg.seed, rank=rank, world_size=world)

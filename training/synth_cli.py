@@ -148,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_world_args(p)
     p.set_defaults(func=cmd_sequence)
     p = sub.add_parser("dataset", help="write a labelled crop dataset in a real dataset's on-disk layout")
-    p.add_argument("layout", choices=["biwi", "robotpku", "sysu", "regdb"],
-                   help="biwi/robotpku: paired RGB + depth; sysu: RGB + IR cameras; regdb: RGB + thermal")
+    p.add_argument("layout", choices=["biwi", "robotpku", "sysu", "regdb", "openreid", "folder"],
+                   help="biwi/robotpku: paired RGB + depth; sysu: RGB + IR cameras; regdb: RGB + thermal; "
+                   "openreid: Hafner et al.'s open-reid copies (OUT and OUT_depth); folder: generic "
+                   "<split>/<pid>/<modality>/ tree with all four modalities")
     p.add_argument("out", type=Path, help="output dataset root")
     p.add_argument("--identities", type=int, default=40, help="number of people (default: 40)")
     p.add_argument("--train-fraction", type=float, default=0.5, help="share of identities for training (default: 0.5)")

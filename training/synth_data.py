@@ -7,7 +7,12 @@ Each layout gets the cameras and sessions its real counterpart has:
 * ``robotpku``: one RGB-D camera, ``still`` and ``walking`` sequences per person;
 * ``sysu``: four colour cameras in lit rooms and two IR cameras (emitter on,
   near-dark room), different mounts; captures are not paired across cameras;
-* ``regdb``: a co-located colour + thermal pair, people seen from the ``front`` and ``back``.
+* ``regdb``: a co-located colour + thermal pair, people seen from the ``front`` and ``back``;
+* ``openreid``: Hafner et al.'s open-reid copies (colour + ``_depth`` sibling): one
+  RGB-D camera, ``still`` and ``walking`` sequences per person (two open-reid cameras),
+  like their RobotPKU copy;
+* ``folder``: the generic paired folder, two co-located rigs capturing all four
+  modalities (camera 0 people walk, camera 1 people stand still).
 
 Identities are drawn from the population by ``seed`` and split into disjoint
 train / test sets; crops are cut at the ground-truth box of a fully visible person.
@@ -62,6 +67,11 @@ PLANS: dict[str, tuple[tuple[_Camera, ...], tuple[_Session, ...]]] = {
              tuple(_Session(f"cam{i}", i % 2 == 1, i, True, True) for i in range(6))),
     "regdb": ((_Camera(0, 1.6, 4.0, 0.7, ("rgb", "thermal")),),
               (_Session("front", False, 0, True, True), _Session("back", False, 0, True, True))),
+    "openreid": ((_Camera(0, 1.3, 2.0, 0.7, _RGBD),),
+                 (_Session("still", True, 0, True, True), _Session("walking", False, 0, True, True))),
+    "folder": ((_Camera(0, 1.6, 5.0, 0.8, ("rgb", "depth", "ir", "thermal")),
+                _Camera(1, 2.0, 10.0, 0.6, ("rgb", "depth", "ir", "thermal"))),
+               (_Session("walking", False, 0, True, True), _Session("still", True, 1, True, True))),
 }
 
 
@@ -108,7 +118,8 @@ def write_dataset(layout: str, out: str | Path, cfg: SimConfig, *, identities: i
     """Renders and writes a labelled crop dataset in ``layout``'s on-disk format.
 
     Args:
-        layout: ``biwi``, ``robotpku``, ``sysu`` or ``regdb``.
+        layout: ``biwi``, ``robotpku``, ``sysu``, ``regdb``, ``openreid`` or ``folder``
+            (``openreid`` also writes the depth copy ``<out>_depth``).
         out: Dataset root (must be empty unless ``overwrite``).
         cfg: World config (room, sensors, population); crowd and camera mount are set per layout.
         identities: Number of people; at least 2.

@@ -64,6 +64,22 @@ class _CsvLog:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
+def _truncate_log(path: Path, column: str, upto: int) -> None:
+    """Drops rows whose ``column`` exceeds ``upto`` (work after the checkpoint a run resumes from)."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or column not in rows[0]:
+        return
+    i = rows[0].index(column)
+    keep = [rows[0]] + [r for r in rows[1:] if len(r) > i and int(float(r[i])) <= upto]
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as f:
+        csv.writer(f).writerows(keep)
+    tmp.replace(path)
+
+
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
@@ -133,6 +149,9 @@ class Trainer:
         self.bad_epochs = int(ckpt.get("bad_epochs", 0))
         self.history = list(ckpt.get("history", []))
         torch.set_rng_state(ckpt["rng"])
+        if self.rank == 0:
+            _truncate_log(self.out_dir / "train_log.csv", "step", self.step)
+            _truncate_log(self.out_dir / "val_log.csv", "epoch", self.epoch)
         self._say(f"resumed from {path}: epoch {self.epoch}, batch {self.batch}, step {self.step}")
 
     # -- loop ----------------------------------------------------------------------------------

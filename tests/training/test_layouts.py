@@ -51,13 +51,15 @@ def _close(a: np.ndarray, b: np.ndarray, tol: float = 4.0) -> bool:
 
 # ---------------------------------------------------------------- registry and types
 
-def test_registry_lists_four_layouts_with_their_modalities():
-    assert set(LAYOUTS) == {"biwi", "robotpku", "sysu", "regdb"}
+def test_registry_lists_the_layouts_with_their_modalities():
+    assert set(LAYOUTS) == {"biwi", "robotpku", "sysu", "regdb", "openreid", "folder"}
     for name, module in LAYOUTS.items():
         assert module.NAME == name and callable(module.write) and callable(module.read)
     assert LAYOUT_MODALITIES["biwi"] == LAYOUT_MODALITIES["robotpku"] == (Modality.RGB, Modality.DEPTH)
     assert LAYOUT_MODALITIES["sysu"] == (Modality.RGB, Modality.IR)
     assert LAYOUT_MODALITIES["regdb"] == (Modality.RGB, Modality.THERMAL)
+    assert LAYOUT_MODALITIES["openreid"] == (Modality.RGB, Modality.DEPTH)
+    assert LAYOUT_MODALITIES["folder"] == tuple(Modality)
 
 
 def test_crop_capture_validates_fields():

@@ -28,7 +28,8 @@ def test_dataset_reads_back_with_counts_and_disjoint_splits(tmp_path, layout):
         for pid in people:
             assert sum(r.pid == pid for r in records) == n_sessions * per * per_capture
     expected = {"biwi": {Modality.RGB, Modality.DEPTH}, "robotpku": {Modality.RGB, Modality.DEPTH},
-                "sysu": {Modality.RGB, Modality.IR}, "regdb": {Modality.RGB, Modality.THERMAL}}[layout]
+                "sysu": {Modality.RGB, Modality.IR}, "regdb": {Modality.RGB, Modality.THERMAL},
+                "openreid": {Modality.RGB, Modality.DEPTH}, "folder": set(Modality)}[layout]
     seen = {m for r in index.records("test") for m in r.modalities}
     assert seen == expected
     record = index.records("test")[0]

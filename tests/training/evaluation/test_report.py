@@ -1,0 +1,73 @@
+"""Paper-style tables, atomic JSON and CMC plots."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from reidstream.training.evaluation.report import format_markdown_table, format_table, plot_cmc, write_json
+
+RESULTS = {
+    "Q:rgb G:depth": {"rank-1": {"mean": 26.94, "std": 1.81}, "rank-5": {"mean": 65.9, "std": 2.3},
+                      "rank-10": {"mean": 84.1, "std": 3.1}, "mAP": {"mean": 27.3, "std": 1.7}},
+    "Q:depth G:rgb": {"rank-1": {"mean": 29.2, "std": 2.3}, "rank-5": {"mean": 70.5, "std": 2.3},
+                      "rank-10": {"mean": 88.1, "std": 0.9}},
+}
+
+
+def test_format_table_is_aligned_and_paper_shaped():
+    text = format_table(RESULTS, title="Table 3: BIWI")
+    lines = text.splitlines()
+    assert lines[0] == "Table 3: BIWI"
+    assert "Q:rgb G:depth" in text and "Q:depth G:rgb" in text
+    assert "26.9 ± 1.8" in text and "rank-1 (%)" in text and "mAP (%)" in text
+    assert "n/a" in lines[-2]  # the second scenario has no mAP
+    assert len({len(line) for line in lines[1:]}) == 1  # rules, header and rows share one width
+    header = lines[2]
+    for row in lines[4:6]:
+        assert row.index("±") < header.index("rank-1 (%)") + len("rank-1 (%)")
+
+
+def test_format_markdown_table():
+    text = format_markdown_table(RESULTS, title="Table 3", metrics=("rank-1", "mAP"))
+    lines = text.splitlines()
+    assert lines[0] == "**Table 3**"
+    assert lines[2] == "| Scenario | rank-1 (%) | mAP (%) |"
+    assert lines[3] == "| --- | ---: | ---: |"
+    assert lines[4] == "| Q:rgb G:depth | 26.9 ± 1.8 | 27.3 ± 1.7 |"
+    assert lines[5].endswith("| n/a |")
+
+
+def test_write_json_is_atomic_and_converts_numpy(tmp_path):
+    path = tmp_path / "nested" / "dir" / "result.json"
+    payload = {"a": np.float32(1.5), "b": np.arange(3), "c": (1, 2), "d": float("nan"), "e": np.bool_(True)}
+    assert write_json(path, payload) == path
+    assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": [1, 2], "d": None, "e": True}
+    write_json(path, {"x": 1})
+    assert json.loads(path.read_text()) == {"x": 1}
+    assert path.read_text().startswith('{\n  "x"')
+    assert sorted(p.name for p in path.parent.iterdir()) == ["result.json"]
+
+
+def test_plot_cmc_writes_a_png(tmp_path):
+    curves = {"Q:rgb G:depth": np.linspace(27, 100, 20).tolist(), "Q:depth G:rgb": [29.0, 50.0, 70.0, 88.0]}
+    path = plot_cmc(tmp_path / "plots" / "cmc.png", curves, title="BIWI")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    image = cv2.imread(str(path))
+    assert image is not None and image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
+    with pytest.raises(ValueError, match="curves"):
+        plot_cmc(tmp_path / "x.png", {})
+    with pytest.raises(ValueError, match="curves"):
+        plot_cmc(tmp_path / "x.png", {"a": [1.0, float("nan")]})
+
+
+def test_plot_cmc_without_matplotlib(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install reid-stream\[train\]"):
+        plot_cmc(tmp_path / "cmc.png", {"a": [10.0, 20.0]})

@@ -1,0 +1,167 @@
+"""Reports of protocol results: tables shaped like Hafner et al., CVIU 2022, Tables 1-5, JSON and CMC plots.
+
+Tables have one row per scenario and one ``"<metric> (%)"`` column per metric, with cells
+``"mean ± std"`` (one decimal) and ``"n/a"`` where a scenario lacks the metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+_METRICS = ("rank-1", "rank-5", "rank-10", "mAP")
+
+
+def format_table(results: Mapping[str, Mapping], *, title: str, metrics: Sequence[str] = _METRICS) -> str:
+    """Plain-text table with aligned columns, like the paper's tables.
+
+    Args:
+        results: Protocol results keyed by scenario (e.g. ``"Q:rgb G:depth"``).
+        title: First line of the table.
+        metrics: Metric keys to show, one column each.
+
+    Returns:
+        The table; the first column is left-aligned, metric columns right-aligned.
+    """
+    header, rows = _cells(results, metrics)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    rule = "-" * len(line(header))
+    return "\n".join([str(title), rule, line(header), rule, *(line(r) for r in rows), rule]) + "\n"
+
+
+def format_markdown_table(results: Mapping[str, Mapping], *, title: str, metrics: Sequence[str] = _METRICS) -> str:
+    """The same table as :func:`format_table`, in Markdown (bold title line, then the table)."""
+    header, rows = _cells(results, metrics)
+    esc = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = [f"**{title}**", "", "| " + " | ".join(esc[0]) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(path: str | os.PathLike, payload) -> Path:
+    """Writes ``payload`` as indented JSON atomically (temporary file, then ``os.replace``).
+
+    Numpy scalars and arrays, tuples and paths are converted; NaN and infinities become
+    ``null`` so the file is strict JSON. Parent folders are created.
+
+    Args:
+        path: Destination file.
+        payload: JSON-able data.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, title: str = "CMC") -> Path:
+    """Writes a PNG of CMC curves: rank 1..N on x, matching rate (%) on y, one line per scenario.
+
+    Uses matplotlib's Agg canvas directly (no pyplot, no global backend change).
+
+    Args:
+        path: Destination PNG; parent folders are created.
+        curves: Matching rates in percent by scenario name, e.g. the ``"cmc"`` of results.
+        title: Plot title.
+
+    Returns:
+        The destination path.
+
+    Raises:
+        ValueError: If ``curves`` is empty or a curve is not a non-empty finite 1-D sequence.
+        ImportError: If matplotlib is not installed.
+    """
+    if not curves:
+        raise ValueError("curves: expected at least one named curve, got none")
+    data = {}
+    for name, c in curves.items():
+        a = np.asarray(c, dtype=float)
+        if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
+            raise ValueError(f"curves[{name!r}]: expected a non-empty finite 1-D sequence, got shape {a.shape}")
+        data[str(name)] = a
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError("plot_cmc needs matplotlib: pip install reid-stream[train]") from exc
+    fig = Figure(figsize=(6.0, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, a in data.items():
+        ax.plot(np.arange(1, len(a) + 1), a, marker="o", markersize=3, label=name)
+    longest = max(len(a) for a in data.values())
+    ax.set_xlim(1, max(longest, 2))
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("Rank")
+    ax.set_ylabel("Matching rate (%)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _cells(results: Mapping[str, Mapping], metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    if not isinstance(results, Mapping):
+        raise ValueError(f"results: expected a mapping of scenario name to result, got {type(results).__name__}")
+    metrics = list(metrics)
+    if not metrics:
+        raise ValueError("metrics: expected at least one metric name, got none")
+    header = ["Scenario"] + [f"{m} (%)" for m in metrics]
+    rows = [[str(name)] + [_cell(res.get(m) if isinstance(res, Mapping) else None) for m in metrics]
+            for name, res in results.items()]
+    return header, rows
+
+
+def _cell(v) -> str:
+    if isinstance(v, Mapping) and "mean" in v:
+        mean, std = v["mean"], v.get("std")
+        if mean is None or not math.isfinite(mean):
+            return "n/a"
+        return f"{mean:.1f}" if std is None or not math.isfinite(std) else f"{mean:.1f} ± {std:.1f}"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v):
+        return f"{float(v):.1f}"
+    return "n/a"
+
+
+def _jsonable(obj):
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
