@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ def train_main(argv: list[str] | None = None) -> int:
         prog="reid-train", description="Train a cross-modal person re-identification embedder from a YAML "
         "config (dataset, model, method, optimiser), with checkpoints, logs and resume. Config values can be "
         "overridden with key=value arguments, e.g. loop.epochs=5 method.loss=triplet. Multi-GPU: "
-        "torchrun --nproc_per_node N $(which reid-train) --config ...")
+        "torchrun --nproc_per_node N -m reidstream.training.cli --config ...")
     p.add_argument("--config", type=Path, required=True, help="training config YAML (configs/train/*.yaml)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", type=Path, help="checkpoint to resume from (default: <output>/last.pt if present)")
@@ -46,7 +47,8 @@ def train_main(argv: list[str] | None = None) -> int:
         print(f"\nreid-train: interrupted; run the same command again to resume from {out / 'last.pt'}",
               file=sys.stderr)
         return 130
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -87,3 +89,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     print(table)
     print(f"reid-eval: wrote {out / 'metrics.json'}, {out / 'table.txt'} and {out / 'cmc.png'}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":  # torchrun --nproc_per_node N -m reidstream.training.cli --config ...
+    sys.exit(train_main())

@@ -138,3 +138,20 @@ def test_killed_run_resumes_from_last_checkpoint(rgbd, tmp_path):
     rows = (tmp_path / "cut" / "train_log.csv").read_text().splitlines()
     steps = [int(x.split(",")[0]) for x in rows[1:]]
     assert steps == list(range(1, b["progress"]["step"] + 1)), "the log must hold every step exactly once"
+
+
+def test_torchrun_ddp_on_cpu(rgbd, tmp_path):
+    """Two processes through torchrun (gloo on CPU): ranks share batches, rank 0 alone writes."""
+    cfg = config(rgbd, tmp_path / "ddp", {"name": "supervised", "modality": "depth", "loss": "triplet", "p": 4, "k": 4},
+                 epochs=1, max_steps_per_epoch=2)
+    cfg_file = tmp_path / "ddp.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.to_dict()))
+    exe = shutil.which("torchrun")
+    if exe is None:
+        pytest.skip("torchrun is not on PATH")
+    r = subprocess.run([exe, "--nproc_per_node", "2", "-m", "reidstream.training.cli", "--config", str(cfg_file)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert 1 <= summary["steps"] <= 2 and r.stdout.count('"steps"') == 1, "only rank 0 reports"
+    assert load_checkpoint(tmp_path / "ddp" / "last.pt")["progress"]["step"] == summary["steps"]
