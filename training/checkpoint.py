@@ -18,7 +18,6 @@ method, the teacher checkpoint or the training data.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +140,3 @@ def load_embedders(path: str | Path, device: str | torch.device = "cpu") -> dict
                                        str(ckpt.get("method", "")))
     return out
 
-
-def checkpoint_config(path: str | Path) -> dict[str, Any]:
-    """The training config stored in a checkpoint, as a dict."""
-    return json.loads(load_checkpoint(path)["config"])

@@ -30,7 +30,6 @@ import numpy as np
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sim.preview import crop_box
 from reidstream.pipeline.sim.world import Placement, SimWorld
-from reidstream.pipeline.types import Modality
 from reidstream.pipeline.viz import thermal_to_uint8
 from reidstream.training.data import LAYOUTS, CropCapture
 

@@ -53,7 +53,3 @@ def embedder_spec(kind: str, net: nn.Module, **options: Any) -> dict[str, Any]:
     """Checkpoint entry of one embedding network: its kind, constructor config, options and module."""
     return {"model": kind, "config": net.config(), "options": dict(options), "module": net}
 
-
-def frozen_copy_state(net: nn.Module) -> dict[str, torch.Tensor]:
-    """Detached clones of a module's parameters and buffers (to check they stay bit-identical)."""
-    return {k: v.detach().clone() for k, v in net.state_dict().items()}
