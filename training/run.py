@@ -9,6 +9,7 @@ rank 0 validates and writes files.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -182,7 +183,15 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(cfg.to_yaml())
     try:
-        return trainer.fit()
+        summary = trainer.fit()
+        if world > 1:
+            # Ranks leave together: a rank that tears down gloo while another still talks to it aborts.
+            torch.distributed.barrier()
+        return summary
     finally:
         if world > 1:
+            # Free the DDP reducer and its pending gloo work while the interpreter is fully alive;
+            # left to interpreter shutdown, gloo's threads can abort the process (SIGABRT).
+            trainer = model = None
+            gc.collect()
             torch.distributed.destroy_process_group()

@@ -211,6 +211,17 @@ class Trainer:
         if bar is not None:
             bar.close()
 
+    @staticmethod
+    def _agree(stopped: bool) -> bool:
+        """Under DDP, every rank takes rank 0's early-stopping decision (and waits for its validation)."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return stopped
+        flag = torch.tensor([1 if stopped else 0], dtype=torch.int64)
+        if torch.distributed.get_backend() == "nccl":
+            flag = flag.cuda()
+        torch.distributed.broadcast(flag, src=0)
+        return bool(flag.item())
+
     def fit(self) -> dict[str, Any]:
         """Trains until ``epochs`` or early stopping; returns the summary written to ``summary.json``."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +260,7 @@ class Trainer:
                     self._say(f"epoch {self.epoch}: {shown} (best {self.best['value']:.4g} at epoch "
                               f"{self.best['epoch']})")
                     stopped = bool(self.options.patience) and self.bad_epochs >= self.options.patience
+            stopped = self._agree(stopped)
             self.save("last.pt")
         if self.validate is None and self.rank == 0:
             self.save("best.pt")
