@@ -28,7 +28,7 @@ from torch import nn
 
 from reidstream.training.data.transforms import Preprocess
 from reidstream.training.methods._common import EmbeddingHead, ZeroPadInput
-from reidstream.training.models import ReIDNet, TwoStreamNet
+from reidstream.training.models import ReIDNet, TwoStreamNet, VINet
 
 FORMAT = "reid-stream-checkpoint-v1"
 
@@ -102,7 +102,11 @@ def _build(kind: str, config: Mapping[str, Any], options: Mapping[str, Any], whe
     if kind == "zero_padding":
         net = ReIDNet.from_config(dict(config))
         return net, ZeroPadInput(net, int(options["slot"]))
-    raise ValueError(f"{where}: unknown embedder model {kind!r}; expected one of reidnet, two_stream, zero_padding")
+    if kind == "vinet":
+        net = VINet.from_config(dict(config))
+        return net, net.branch(options["branch"])
+    raise ValueError(f"{where}: unknown embedder model {kind!r}; expected one of reidnet, two_stream, zero_padding, "
+                     f"vinet")
 
 
 def embedder_entries(method: nn.Module, preprocess: Mapping[str, Preprocess]) -> dict[str, dict[str, Any]]:

@@ -55,22 +55,36 @@ def train_main(argv: list[str] | None = None) -> int:
 def eval_main(argv: list[str] | None = None) -> int:
     """Entry point of ``reid-eval``."""
     p = argparse.ArgumentParser(
-        prog="reid-eval", description="Evaluate checkpoint(s) under the cross-modal protocol of Hafner et al. "
-        "(CMC rank-1/5/10 single-gallery-shot repeated, mAP over at most 20 images per person, both query/gallery "
-        "modality directions and single-modality). Several checkpoints are folds: mean and std over all. Prints "
-        "a table, writes metrics.json, table.txt and cmc.png.")
-    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint(s) to evaluate, e.g. one per fold")
-    p.add_argument("--protocol", default="hafner", choices=["hafner"], help="evaluation protocol")
+        prog="reid-eval", description="Evaluate checkpoint(s) under the protocol of their dataset layout. RGB-D "
+        "layouts: Hafner et al. (CMC rank-1/5/10 single-gallery-shot repeated, mAP over at most 20 images per "
+        "person, both query/gallery modality directions and single-modality; several checkpoints are folds). "
+        "sysu: SYSU-MM01 all/indoor search, single/multi-shot random galleries over --trials trials, IR->RGB "
+        "and RGB->IR. regdb: RegDB, one checkpoint per trial, visible->thermal and thermal->visible. VI tables "
+        "give R-1/10/20, mAP and mINP as mean ± std. Prints a table, writes metrics.json, table.txt and cmc.png.")
+    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoint(s) to evaluate: folds (RGB-D), trials "
+                   "(RegDB) or runs (SYSU-MM01)")
+    p.add_argument("--protocol", default="auto", choices=["auto", "hafner", "sysu", "regdb"],
+                   help="evaluation protocol (default: from the layout: sysu, regdb, else hafner)")
     p.add_argument("--root", help="dataset root (default: the checkpoint's training config)")
     p.add_argument("--layout", help="dataset layout (default: the checkpoint's)")
-    p.add_argument("--split", help="named split, e.g. hafner-biwi (default: the checkpoint's)")
+    p.add_argument("--split", help="named split, e.g. hafner-biwi (default: the checkpoint's; RGB-D only)")
     p.add_argument("--subset", default="test", choices=["test", "val", "train"], help="records to evaluate on")
-    p.add_argument("--repeats", type=int, default=10, help="random gallery draws (paper: 10)")
-    p.add_argument("--max-per-identity", type=int, default=20, help="gallery images per person for mAP (paper: 20)")
+    p.add_argument("--repeats", type=int, default=10, help="random gallery draws (Hafner: 10; RGB-D only)")
+    p.add_argument("--max-per-identity", type=int, default=20,
+                   help="gallery images per person for mAP (Hafner: 20; RGB-D only)")
+    p.add_argument("--mode", nargs="+", default=["all"], choices=["all", "indoor"],
+                   help="SYSU-MM01 search mode(s): all (RGB cams 1,2,4,5) and/or indoor (1,2)")
+    p.add_argument("--shots", nargs="+", type=int, default=[1], choices=[1, 10],
+                   help="SYSU-MM01 gallery images per identity and camera: 1 (single-shot) and/or 10 (multi-shot)")
+    p.add_argument("--trials", type=int, default=10, help="SYSU-MM01 random gallery trials (papers: 10)")
+    p.add_argument("--trial", nargs="+", type=int,
+                   help="RegDB trial of each checkpoint, in order (default: the checkpoint config's, else 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, help="output directory (default: next to the first checkpoint, eval/)")
     args = p.parse_args(argv)
+    if args.trials < 1:
+        p.error(f"--trials: expected a positive integer, got {args.trials}")
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -79,10 +93,11 @@ def eval_main(argv: list[str] | None = None) -> int:
     from reidstream.training.eval_run import default_device, run_eval
     out = args.out or args.checkpoints[0].parent / "eval"
     try:
-        table, _ = run_eval(args.checkpoints, out_dir=out, root=args.root, layout=args.layout,
-                            split=args.split if args.split is not None else "", subset=args.subset,
-                            repeats=args.repeats, max_per_identity=args.max_per_identity, seed=args.seed,
-                            device=args.device or default_device())
+        table, _ = run_eval(args.checkpoints, out_dir=out, protocol=args.protocol, root=args.root,
+                            layout=args.layout, split=args.split if args.split is not None else "",
+                            subset=args.subset, repeats=args.repeats, max_per_identity=args.max_per_identity,
+                            modes=args.mode, shots=args.shots, trials=args.trials, trial=args.trial,
+                            seed=args.seed, device=args.device or default_device())
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"reid-eval: {e}", file=sys.stderr)
         return 1

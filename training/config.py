@@ -8,6 +8,7 @@ The method section is a tagged union on ``method.name``::
     method: {name: supervised, modality: depth, loss: softmax}
     method: {name: distill, teacher: runs/biwi-depth/best.pt, student_modality: rgb, freeze_from: layer3}
     method: {name: one_stream}            # baselines of Hafner et al. Tables 3-4
+    method: {name: lupi, modalities: [rgb, ir]}   # visible-infrared: agw, lupi, eat, dual_align
 
 Components never read this object directly except through the ``from_config``
 functions of :mod:`reidstream.training.methods` and :mod:`reidstream.training.run`.
@@ -29,10 +30,12 @@ class DataConfig(ConfigModel):
     """Where the images are and how they become tensors.
 
     Attributes:
-        layout: On-disk layout (``biwi``, ``robotpku``, ``openreid``, ``folder``).
+        layout: On-disk layout (``biwi``, ``robotpku``, ``openreid``, ``folder``; visible-infrared:
+            ``sysu``, ``regdb``).
         root: Dataset root folder.
         split: Named split shipped with the package (``hafner-biwi``, ``hafner-robotpku``) or
             ``null`` for the copy's own split file.
+        trial: RegDB trial (1-10) whose ``idx`` lists give train and test; ignored elsewhere.
         fold: Validation fold (0-2) of the named split, or seed of the carved validation set.
         val_identities: Identities carved out of train for validation when the split has none.
         height: Input height (Hafner: 256).
@@ -49,9 +52,10 @@ class DataConfig(ConfigModel):
             colour when there are few training identities.
     """
 
-    layout: Literal["biwi", "robotpku", "openreid", "folder"]
+    layout: Literal["biwi", "robotpku", "openreid", "folder", "sysu", "regdb"]
     root: str
     split: str | None = None
+    trial: int = Field(1, ge=1)
     fold: int = Field(0, ge=0)
     val_identities: int = Field(0, ge=0)
     height: int = Field(256, ge=16)
@@ -147,7 +151,113 @@ class BaselineConfig(ConfigModel):
     batch_size: int = Field(32, ge=2)
 
 
-MethodConfig = Annotated[Union[SupervisedConfig, DistillConfig, BaselineConfig], Field(discriminator="name")]
+class _VIConfig(ConfigModel):
+    """Options shared by the visible-infrared methods (their network is a :class:`VINet`).
+
+    Attributes:
+        modalities: ``(visible, infrared)``: ``[rgb, ir]`` (SYSU-MM01) or ``[rgb, thermal]`` (RegDB).
+        p: Identities per batch.
+        k: Images per identity and modality (a batch holds ``p * k`` of each).
+        split_stage: Last stage each modality has its own copy of.
+        non_local: AGW's non-local blocks in the shared layer2 / layer3.
+        pool: Global pooling, ``gem`` or ``avg``.
+        gem_p: GeM exponent.
+    """
+
+    modalities: tuple[ModalityName, ModalityName] = ("rgb", "ir")
+    p: int = Field(8, ge=2)
+    k: int = Field(4, ge=1)
+    split_stage: Literal["stem", "layer1"] = "stem"
+    non_local: bool = True
+    pool: Literal["gem", "avg"] = "gem"
+    gem_p: float = Field(3.0, gt=0.0)
+
+
+class AGWConfig(_VIConfig):
+    """AGW baseline (Ye et al., TPAMI 2021; the base of Alehdaghi et al., seed 004): ID + weighted-regularisation
+    triplet, 8 identities x 4 images per modality."""
+
+    name: Literal["agw"]
+
+
+class LUPIConfig(_VIConfig):
+    """LUPI with a random-grayscale intermediate domain (Alehdaghi et al., seed 004, Sec. 3-4.1).
+
+    Attributes:
+        margin: Margin M of the intermediate dual triplet (Eq. 5; 0.3 as AGW).
+        lambda_c: Weight of the colour-free loss (Eq. 7: 10).
+        alpha_c: Weight of the KL branch of the colour-free loss (Eq. 6: 0.5).
+        cf_threshold: Feature distance above which Eq. 6 uses L1 instead of KL (0.5).
+        augment: Separate random pad / crop / flip of the intermediate images (Sec. 3.3, Table 4).
+        pad: Padding of that augmentation, pixels.
+    """
+
+    name: Literal["lupi"]
+    margin: float = Field(0.3, gt=0.0)
+    lambda_c: float = Field(10.0, ge=0.0)
+    alpha_c: float = Field(0.5, ge=0.0)
+    cf_threshold: float = Field(0.5, ge=0.0)
+    augment: bool = True
+    pad: int = Field(10, ge=0)
+
+
+class EATConfig(_VIConfig):
+    """EAT + CMKD (Gao et al., seed 002): stages 0-1 per modality, tuple batches of ``p`` tuples.
+
+    Attributes:
+        margin: Angular margin (Eq. 7: 1).
+        exponential: Exponential form of the angular triplet (Eq. 15-17).
+        compactness: Add the compactness term (Eq. 18-19).
+        eat_weight: Weight of the EAT loss in Eq. 21 (0 for the Table 1 ablation).
+        cmkd_weight: Weight of the CMKD loss (Eq. 5) in Eq. 21.
+        label_smoothing: Of the ID loss (0.1).
+        erasing: Random-erasing probability (0.5).
+        sampler: ``tuple`` (anchor pair + positive + negative per modality, Sec. 4.3) or
+            ``cross_modal`` (P x K per modality).
+    """
+
+    name: Literal["eat"]
+    split_stage: Literal["stem", "layer1"] = "layer1"
+    p: int = Field(8, ge=2)
+    k: int = Field(2, ge=1)
+    margin: float = Field(1.0, gt=0.0)
+    exponential: bool = True
+    compactness: bool = True
+    eat_weight: float = Field(1.0, ge=0.0)
+    cmkd_weight: float = Field(1.0, ge=0.0)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    erasing: float = Field(0.5, ge=0.0, le=1.0)
+    sampler: Literal["tuple", "cross_modal"] = "tuple"
+
+
+class DualAlignConfig(_VIConfig):
+    """Dual-alignment part features (Hao et al., ACM MM 2019, seed 003): one shared stream, K parts.
+
+    Attributes:
+        parts: Horizontal stripes K (6).
+        part_dim: Part feature size after the 1x1 convolution (256).
+        alpha: Weight of the part ID loss (Eq. 15).
+        beta: Weight of the distribution loss (SYSU 1, RegDB 11).
+        gamma: Weight of the correlation loss (SYSU 1, RegDB 2).
+    """
+
+    name: Literal["dual_align"]
+    p: int = Field(32, ge=2)
+    k: int = Field(1, ge=1)
+    non_local: bool = False
+    pool: Literal["gem", "avg"] = "avg"
+    parts: int = Field(6, ge=1)
+    part_dim: int = Field(256, ge=1)
+    alpha: float = Field(1.0, ge=0.0)
+    beta: float = Field(1.0, ge=0.0)
+    gamma: float = Field(1.0, ge=0.0)
+
+
+VI_METHODS = ("agw", "lupi", "eat", "dual_align")
+"""Names of the visible-infrared methods (cross-modality batches, :class:`VINet`)."""
+
+MethodConfig = Annotated[Union[SupervisedConfig, DistillConfig, BaselineConfig, AGWConfig, LUPIConfig, EATConfig,
+                               DualAlignConfig], Field(discriminator="name")]
 
 
 class OptimConfig(ConfigModel):
@@ -158,17 +268,28 @@ class OptimConfig(ConfigModel):
             losses, Adam for triplet and distillation (Sec. 4.1).
         lr: Learning rate.
         momentum: SGD momentum.
+        nesterov: Nesterov momentum for SGD (Hafner et al.: yes; Hao et al.: plain momentum).
         weight_decay: L2 weight decay.
         step_epochs: Multiply the learning rate by ``gamma`` every this many epochs (0 = never).
+        milestones: Epochs at which the learning rate is multiplied by ``gamma`` (instead of
+            ``step_epochs``; e.g. AGW's ``[20, 50]``).
         gamma: Decay factor.
+        warmup_epochs: Linear warm-up: epoch ``e < warmup_epochs`` runs at
+            ``lr * (e + 1) / warmup_epochs`` (AGW / LUPI: 10).
+        backbone_lr_mult: Learning-rate factor of the ResNet stages (the pretrained "old"
+            parameters) against the new heads (BN neck, classifiers, part layers).
     """
 
     name: Literal["auto", "sgd", "adam"] = "auto"
     lr: float = Field(0.01, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = True
     weight_decay: float = Field(5e-4, ge=0.0)
     step_epochs: int = Field(0, ge=0)
+    milestones: tuple[Annotated[int, Field(ge=1)], ...] = ()
     gamma: float = Field(0.1, gt=0.0, le=1.0)
+    warmup_epochs: int = Field(0, ge=0)
+    backbone_lr_mult: float = Field(1.0, gt=0.0)
 
 
 class LoopConfig(ConfigModel):

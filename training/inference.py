@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Mapping
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from reidstream.training.data.torch_data import ReIDDataset
 from reidstream.training.evaluation.protocols import FeatureSet, cross_modal_evaluation, single_modal_evaluation
+from reidstream.training.evaluation.vi_protocols import regdb_evaluation, sysu_evaluation
 
 
 @torch.no_grad()
@@ -32,7 +34,16 @@ def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReI
         pids.append(np.asarray(batch["pid"]))
         camids.append(np.asarray(batch["camid"]))
         keys.append(np.asarray(batch["index"]))
-    return FeatureSet(embeddings=np.concatenate(embs), pids=np.concatenate(pids), camids=np.concatenate(camids),
+    emb = np.concatenate(embs)
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():
+        # Early in training, eval-mode activations (running BatchNorm statistics not settled yet, cubic
+        # non-local blocks) can overflow; rank those images last instead of stopping the run.
+        warnings.warn(f"{int(bad.sum())} of {len(emb)} {modality} embeddings are not finite (activations "
+                      f"overflowed in eval mode); they are set to zero for this evaluation", RuntimeWarning,
+                      stacklevel=2)
+        emb[bad] = 0.0
+    return FeatureSet(embeddings=emb, pids=np.concatenate(pids), camids=np.concatenate(camids),
                       keys=np.concatenate(keys), modality=modality)
 
 
@@ -63,20 +74,32 @@ def validation_loss(method: nn.Module, dataset: ReIDDataset, *, device: str | to
 
 
 def validation_metrics(method: nn.Module, dataset: ReIDDataset, *, device: str | torch.device, repeats: int = 3,
-                       seed: int = 0, batch_size: int = 64) -> dict[str, float]:
+                       seed: int = 0, batch_size: int = 64, protocol: str = "hafner") -> dict[str, float]:
     """Validation figures of a method: mAP / rank-1 per direction and ``val/mAP`` (their mean).
+
+    Args:
+        protocol: ``hafner`` (RGB-D, Sec. 4.3 of Hafner et al.), ``sysu`` (all-search single-shot,
+            ``repeats`` gallery draws) or ``regdb`` (whole gallery, both directions).
 
     Methods that watch ``val/loss`` also get the mean loss over the validation set.
     """
     feats = embed_all(method.embedders(), dataset, device=device, batch_size=batch_size)
     out: dict[str, float] = {}
-    if len(feats) == 1:
+    if protocol in ("sysu", "regdb"):
+        vis, ir = method.modalities
+        if protocol == "sysu":
+            res = sysu_evaluation(feats, mode="all", shots=1, trials=repeats, seed=seed, visible=vis, infrared=ir)
+        else:
+            res = regdb_evaluation([feats], visible=vis, infrared=ir)
+        res = {k: v for k, v in res.items() if isinstance(v, dict) and "mAP" in v}
+    elif len(feats) == 1:
         (modality, fs), = feats.items()
         r = single_modal_evaluation(fs, repeats=repeats, seed=seed)
         out["val/mAP"] = r["mAP"]["mean"]
         out["val/rank-1"] = r["rank-1"]["mean"]
     else:
         res = cross_modal_evaluation(feats, modalities=tuple(feats), repeats=repeats, seed=seed)
+    if len(feats) > 1:
         for name, r in res.items():
             tag = name.replace(" ", "_").replace(":", "")
             out[f"val/mAP_{tag}"] = r["mAP"]["mean"]

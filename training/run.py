@@ -9,6 +9,7 @@ rank 0 validates and writes files.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -20,22 +21,23 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from reidstream.training.checkpoint import embedder_entries, load_checkpoint
-from reidstream.training.config import TrainConfig
+from reidstream.training.config import VI_METHODS, TrainConfig
 from reidstream.training.data import LAYOUTS
-from reidstream.training.data.samplers import PairedBatchSampler, PKBatchSampler
+from reidstream.training.data.samplers import (CrossModalPKSampler, PairedBatchSampler, PKBatchSampler,
+                                               TupleBatchSampler, item_modalities)
 from reidstream.training.data.splits import resolve_split
-from reidstream.training.data.torch_data import ReIDDataset
+from reidstream.training.data.torch_data import ReIDDataset, collate_cross_modal
 from reidstream.training.data.transforms import Preprocess
 from reidstream.training.inference import validation_metrics
 from reidstream.training.methods import METHODS
-from reidstream.training.models import ReIDNet, TwoStreamNet, load_pretrained
+from reidstream.training.models import ReIDNet, TwoStreamNet, VINet, load_pretrained
 from reidstream.training.trainer import LoopOptions, Trainer
 
 
 def read_splits(cfg: TrainConfig) -> dict[str, tuple]:
     """Reads the dataset copy and returns its train / val / test records under the configured split."""
     d = cfg.data
-    index = LAYOUTS[d.layout].read(d.root)
+    index = LAYOUTS[d.layout].read(d.root, trial=d.trial) if d.layout == "regdb" else LAYOUTS[d.layout].read(d.root)
     return resolve_split(index, split=d.split, fold=d.fold, val_identities=d.val_identities, seed=cfg.seed)
 
 
@@ -85,7 +87,39 @@ def build_method(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[st
     if m.name == "zero_padding":
         return (METHODS["zero_padding"](net(num_classes=num_classes, in_channels=2), m.modalities),
                 {x: prep(x, channels=1) for x in m.modalities})
+    if m.name in VI_METHODS:
+        return _vi_method(cfg, num_classes), {x: prep(x) for x in m.modalities}
     return METHODS["one_stream"](net(num_classes=num_classes), m.modalities), {x: prep(x) for x in m.modalities}
+
+
+def _vi_method(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """A visible-infrared method on a :class:`VINet` (AGW, LUPI, EAT + CMKD, dual-alignment)."""
+    m, mc = cfg.method, cfg.model
+    if "embedding_dim" in mc.model_fields_set:
+        raise ValueError(f"model.embedding_dim does not apply to method {m.name!r}: its embedding is the pooled "
+                         f"layer4 feature (or the concatenated parts); remove the key")
+    vis, ir = m.modalities
+    branches = {"agw": (vis, ir), "lupi": (vis, ir, "gray"), "eat": (vis, ir), "dual_align": ("vi",)}[m.name]
+    net = VINet(mc.arch, branches=branches, split_stage=m.split_stage, non_local=m.non_local, pool=m.pool,
+                gem_p=m.gem_p, parts=getattr(m, "parts", 0), part_dim=getattr(m, "part_dim", 256),
+                num_classes=num_classes, width=mc.width,
+                last_stride=mc.last_stride if "last_stride" in mc.model_fields_set else 1)
+    if mc.pretrained:
+        for backbone in net.backbones().values():
+            load_pretrained(backbone, mc.pretrained)
+    if m.name == "agw":
+        return METHODS["agw"](net, m.modalities)
+    if m.name == "lupi":
+        return METHODS["lupi"](net, m.modalities, intermediate="gray", margin=m.margin, lambda_c=m.lambda_c,
+                               alpha_c=m.alpha_c, cf_threshold=m.cf_threshold, augment=m.augment, pad=m.pad,
+                               seed=cfg.seed)
+    if m.name == "eat":
+        method = METHODS["eat"](net, m.modalities, margin=m.margin, exponential=m.exponential,
+                                compactness_term=m.compactness, eat_weight=m.eat_weight, cmkd_weight=m.cmkd_weight,
+                                label_smoothing=m.label_smoothing, erasing=m.erasing, seed=cfg.seed)
+        method.sampler = m.sampler
+        return method
+    return METHODS["dual_align"](net, m.modalities, alpha=m.alpha, beta=m.beta, gamma=m.gamma)
 
 
 def build_optimizer(cfg: TrainConfig, method: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
@@ -96,16 +130,37 @@ def build_optimizer(cfg: TrainConfig, method: nn.Module) -> tuple[torch.optim.Op
         raise ValueError("the method has no trainable parameters (everything is frozen)")
     name = o.name
     if name == "auto":
-        softmax = cfg.method.name in ("one_stream", "two_stream", "zero_padding") or (
-            cfg.method.name == "supervised" and cfg.method.loss == "softmax")
+        softmax = cfg.method.name in SGD_METHODS or (cfg.method.name == "supervised" and cfg.method.loss == "softmax")
         name = "sgd" if softmax else "adam"
+    groups: list[dict[str, Any]] = [{"params": params}]
+    net = getattr(method, "net", None)
+    if o.backbone_lr_mult != 1.0 and hasattr(net, "backbones"):
+        old = {id(p) for b in net.backbones().values() for p in b.parameters()}
+        groups = [{"params": [p for p in params if id(p) in old], "lr": o.lr * o.backbone_lr_mult},
+                  {"params": [p for p in params if id(p) not in old]}]
+        groups = [g for g in groups if g["params"]]
     if name == "sgd":
-        opt = torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0,
+        opt = torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
                               weight_decay=o.weight_decay)
     else:
-        opt = torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, o.step_epochs, o.gamma) if o.step_epochs else None
-    return opt, sched
+        opt = torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay)
+    if o.milestones and o.step_epochs:
+        raise ValueError("optim: set either step_epochs or milestones, not both")
+    if not (o.warmup_epochs or o.milestones or o.step_epochs):
+        return opt, None
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda e: lr_factor(o, e))
+
+
+SGD_METHODS = ("one_stream", "two_stream", "zero_padding", "agw", "lupi", "dual_align")
+"""Methods whose paper trains them with SGD (``optim.name: auto``)."""
+
+
+def lr_factor(o: Any, epoch: int) -> float:
+    """Learning-rate factor of ``epoch`` (0-based): linear warm-up, then step or multi-step decay."""
+    if epoch < o.warmup_epochs:
+        return (epoch + 1) / o.warmup_epochs
+    steps = sum(epoch >= m for m in o.milestones) if o.milestones else (epoch // o.step_epochs if o.step_epochs else 0)
+    return o.gamma ** steps
 
 
 def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
@@ -138,26 +193,38 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
     method, prep = build_method(cfg, len(pids))
     method.to(device)
     mods = method.modalities
+    vi = method.sampler in ("cross_modal", "tuple")
     train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed,
-                            color_p=cfg.data.color_augment if cfg.data.augment else 0.0)
+                            color_p=cfg.data.color_augment if cfg.data.augment else 0.0, require_all=not vi)
     m = cfg.method
-    if method.sampler == "pk":
+    collate = None
+    if vi:
+        item_mods = item_modalities(train_set.records, mods)
+        if method.sampler == "tuple":
+            sampler = TupleBatchSampler(train_set.labels, item_mods, mods, tuples=m.p, seed=cfg.seed, rank=rank,
+                                        world_size=world)
+        else:
+            sampler = CrossModalPKSampler(train_set.labels, item_mods, mods, p=m.p, k=m.k, seed=cfg.seed, rank=rank,
+                                          world_size=world)
+        collate = functools.partial(collate_cross_modal, modalities=mods)
+    elif method.sampler == "pk":
         sampler = PKBatchSampler(train_set.labels, p=m.p, k=m.k, seed=cfg.seed, rank=rank, world_size=world)
     else:
         sampler = PairedBatchSampler(list(range(len(train_set))), m.batch_size, seed=cfg.seed, rank=rank,
                                      world_size=world)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.data.workers,
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate,
                         persistent_workers=False, pin_memory=device.type == "cuda")
-    val_set = ReIDDataset(splits["val"], mods, prep, augment=False) if splits.get("val") else None
+    val_set = ReIDDataset(splits["val"], mods, prep, augment=False, require_all=not vi) if splits.get("val") else None
     model: nn.Module = method
     if world > 1:
         model = nn.parallel.DistributedDataParallel(
             method, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     opt, sched = build_optimizer(cfg, method)
+    protocol = cfg.data.layout if cfg.data.layout in ("sysu", "regdb") else "hafner"
 
     def validate(meth: nn.Module) -> dict[str, float]:
         return validation_metrics(meth, val_set, device=device, repeats=cfg.loop.eval_repeats, seed=cfg.seed,
-                                  batch_size=max(2, getattr(m, "batch_size", 64)))
+                                  batch_size=max(2, getattr(m, "batch_size", 64)), protocol=protocol)
 
     def extra(meth: nn.Module) -> dict[str, Any]:
         return {"method": m.name, "config": json.dumps(cfg.to_dict()), "space": cfg.space,

@@ -28,6 +28,7 @@ class Surface:
         pattern: ``solid``/``hstripes``/``vstripes``/``checks``.
         period: Pattern period (m).
         ir: Near-IR reflectance.
+        ir2: Near-IR reflectance of the pattern's second dye (``None``: same as ``ir``).
         transmission: Share of the skin-air temperature difference on the surface (1 = skin).
         hair: Hair colour, for ``kind == "head"``.
         hair_ir: Hair NIR reflectance, for ``kind == "head"``.
@@ -41,6 +42,7 @@ class Surface:
     pattern: str = "solid"
     period: float = 0.1
     ir: float = 0.5
+    ir2: float | None = None
     transmission: float = 1.0
     hair: tuple[float, float, float] = (0.0, 0.0, 0.0)
     hair_ir: float = 0.3
@@ -60,8 +62,8 @@ class Part:
 
 
 def _cloth(g: Garment, body_temp: float) -> Surface:
-    return Surface("cloth", g.colour, g.colour2, g.pattern, g.period, g.ir_reflectance, g.transmission,
-                   body_temp=body_temp)
+    return Surface("cloth", g.colour, g.colour2, g.pattern, g.period, g.ir_reflectance, g.ir_reflectance2,
+                   g.transmission, body_temp=body_temp)
 
 
 def _limb(name: str, a: np.ndarray, b: np.ndarray, radius: float, side: np.ndarray, surface: Surface) -> Part:

@@ -56,6 +56,9 @@ class Garment:
         material: Key of :data:`MATERIALS`.
         ir_reflectance: Near-IR albedo (independent of ``colour``).
         transmission: Fraction of the skin-air temperature difference seen on the surface.
+        ir_reflectance2: Near-IR albedo of the pattern's second dye; ``None`` = the same as
+            ``ir_reflectance`` (an NIR-transparent dye: the pattern vanishes in IR). Carbon-based
+            dyes absorb NIR, so their prints stay visible in IR while their colours do not carry over.
     """
 
     colour: tuple[float, float, float]
@@ -65,6 +68,7 @@ class Garment:
     material: str
     ir_reflectance: float
     transmission: float
+    ir_reflectance2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,11 @@ def make_garment(rng: np.random.Generator, materials: tuple[str, ...] = tuple(MA
     pattern = PATTERNS[rng.choice(4, p=[0.55, 0.2, 0.1, 0.15])] if pattern is None else pattern
     material = materials[rng.integers(len(materials))] if material is None else material
     (r0, r1), (t0, t1) = MATERIALS[material]
-    return Garment(colour, colour2, pattern, float(rng.uniform(0.05, 0.14)), material,
-                   float(rng.uniform(r0, r1)), float(rng.uniform(t0, t1)))
+    period, ir, transmission = float(rng.uniform(0.05, 0.14)), float(rng.uniform(r0, r1)), float(rng.uniform(t0, t1))
+    # The dye draw has its own generator so that adding it left every other draw of a population unchanged.
+    dye = np.random.default_rng([int(period * 1e12), int(ir * 1e12)])
+    ir2 = ir * float(dye.uniform(0.2, 0.5)) if pattern != "solid" and dye.random() < 0.8 else None
+    return Garment(colour, colour2, pattern, period, material, ir, transmission, ir2)
 
 
 def make_person(seed: int, identity: int) -> Person:

@@ -245,6 +245,8 @@ class Renderer:
             v_band = np.floor(arc / (s.period / 2)).astype(np.int64) % 2 == 1
             two = {"hstripes": h_band, "vstripes": v_band, "checks": h_band ^ v_band}[s.pattern]
             col[two] = s.colour2
+            if s.ir2 is not None:
+                irv[two] = s.ir2
         return col, irv, np.full(n, air + s.transmission * (body_temp - air), np.float32)
 
     def _colour(self, albedo, cos_l, light, rng):

@@ -204,3 +204,54 @@ def collate(items: Sequence[dict]) -> dict:
         out[key] = torch.stack([it[key] for it in items if key in it])
         out[f"{key}_mask"] = mask
     return out
+
+
+def collate_cross_modal(items: Sequence[dict], modalities: Sequence[str] = ("rgb", "ir")) -> dict:
+    """Batches the items of one cross-modal batch (visible half, infrared half) into the aligned VI batch.
+
+    ``items`` are :class:`ReIDDataset` items (built with ``require_all=False``), each
+    carrying exactly one of the two modalities, as a
+    :class:`.samplers.CrossModalPKSampler` or :class:`.samplers.TupleBatchSampler`
+    batch yields them: the visible items, then the infrared items in the same
+    identity order. Items are split by the modality they carry, keeping their order.
+    Use with ``functools.partial(collate_cross_modal, modalities=(visible, infrared))``.
+
+    Returns:
+        ``{visible: B x C x H x W, infrared: B x C x H x W, "label": LongTensor B,
+        "pid": LongTensor B, "<visible>_camid": LongTensor B, "<infrared>_camid":
+        LongTensor B}``, where ``batch[visible][i]`` and ``batch[infrared][i]`` have
+        identity ``label[i]``.
+
+    Raises:
+        ValueError: ``modalities`` is not two distinct names, an item carries both or
+            neither, the halves differ in size, or their label (or pid) sequences differ.
+    """
+    if isinstance(modalities, str) or len(modalities) != 2 or modalities[0] == modalities[1]:
+        raise ValueError(f"collate_cross_modal: modalities must be two different names (visible, infrared), "
+                         f"got {modalities!r}")
+    vis, ir = (getattr(m, "value", m) for m in modalities)
+    if not items:
+        raise ValueError("collate_cross_modal: expected at least one item, got none")
+    halves: tuple[list[dict], list[dict]] = ([], [])
+    for n, it in enumerate(items):
+        has = [m for m in (vis, ir) if m in it]
+        if len(has) != 1:
+            raise ValueError(f"collate_cross_modal: item {n} (dataset index {it.get('index')}) must carry exactly "
+                             f"one of {vis!r} and {ir!r}, it has {has or 'neither'}")
+        halves[has[0] == ir].append(it)
+    v_items, i_items = halves
+    if len(v_items) != len(i_items):
+        raise ValueError(f"collate_cross_modal: the {vis!r} half has {len(v_items)} items and the {ir!r} half "
+                         f"{len(i_items)}; expected equal sizes (use a cross-modal batch sampler)")
+    out = {}
+    for key in ("label", "pid"):
+        a, b = ([int(it[key]) for it in h] for h in halves)
+        if a != b:
+            bad = next(j for j, (x, y) in enumerate(zip(a, b)) if x != y)
+            raise ValueError(f"collate_cross_modal: {key} sequences of the {vis!r} and {ir!r} halves differ "
+                             f"(first at position {bad}: {a[bad]} vs {b[bad]}); expected identity-aligned halves")
+        out[key] = torch.tensor(a, dtype=torch.long)
+    for m, h in ((vis, v_items), (ir, i_items)):
+        out[m] = torch.stack([it[m] for it in h])
+        out[f"{m}_camid"] = torch.tensor([int(it["camid"]) for it in h], dtype=torch.long)
+    return out
