@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 from reidstream.training.checkpoint import embedder_entries, load_checkpoint
 from reidstream.training.config import VI_METHODS, TrainConfig
 from reidstream.training.data import LAYOUTS
-from reidstream.training.data.samplers import (CrossModalPKSampler, PairedBatchSampler, PKBatchSampler,
-                                               TupleBatchSampler, item_modalities)
+from reidstream.training.data.samplers import PairedBatchSampler, PKBatchSampler
+from reidstream.training.data.vi_samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities
 from reidstream.training.data.splits import resolve_split
 from reidstream.training.data.torch_data import ReIDDataset, collate_cross_modal
 from reidstream.training.data.transforms import Preprocess

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.types import Modality
 from reidstream.training.data import LAYOUTS, Record
-from reidstream.training.data.samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities
+from reidstream.training.data.vi_samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities
 from reidstream.training.data.torch_data import ReIDDataset, collate_cross_modal
 from reidstream.training.data.transforms import Preprocess
 from reidstream.training.synth_data import write_dataset
