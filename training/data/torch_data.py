@@ -211,7 +211,7 @@ def collate_cross_modal(items: Sequence[dict], modalities: Sequence[str] = ("rgb
 
     ``items`` are :class:`ReIDDataset` items (built with ``require_all=False``), each
     carrying exactly one of the two modalities, as a
-    :class:`.samplers.CrossModalPKSampler` or :class:`.samplers.TupleBatchSampler`
+    :class:`.vi_samplers.CrossModalPKSampler` or :class:`.vi_samplers.TupleBatchSampler`
     batch yields them: the visible items, then the infrared items in the same
     identity order. Items are split by the modality they carry, keeping their order.
     Use with ``functools.partial(collate_cross_modal, modalities=(visible, infrared))``.
