@@ -76,15 +76,16 @@ def write_report(results: dict[str, list[dict[str, Any]]], chance_map: dict[str,
              "| method | " + " | ".join(f"{d} R-1 | {d} mAP | {d} mINP" for d in DIRECTIONS.values()) + " |",
              "|---|" + "---|" * (3 * len(DIRECTIONS))]
     means: dict[str, dict[str, float]] = {}
+    stds: dict[str, dict[str, float]] = {}
     for method, per_seed in results.items():
         cells = []
-        means[method] = {}
+        means[method], stds[method] = {}, {}
         for key in DIRECTIONS:
             for metric in ("rank-1", "mAP", "mINP"):
                 vals = [r[key][metric]["mean"] for r in per_seed]
                 cells.append(_fmt(vals))
                 if metric == "mAP":
-                    means[method][key] = float(np.mean(vals))
+                    means[method][key], stds[method][key] = float(np.mean(vals)), float(np.std(vals))
         lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     lines.append("| chance (random embeddings) | " + " | ".join(f"– | {chance_map[k]:.1f} | –" for k in DIRECTIONS)
                  + " |")
@@ -93,7 +94,10 @@ def write_report(results: dict[str, list[dict[str, Any]]], chance_map: dict[str,
         if a not in means or b not in means:
             continue
         held = [means[a][k] > means[b][k] for k in DIRECTIONS]
+        clear = [abs(means[a][k] - means[b][k]) > max(stds[a][k], stds[b][k]) for k in DIRECTIONS]
         verdict = "holds" if all(held) else "does not hold" if not any(held) else "holds in one direction only"
+        if not any(clear):
+            verdict = f"undecided (the sign says: {verdict}; every difference is within the spread over seeds)"
         diffs = ", ".join(f"{DIRECTIONS[k]} mAP {means[a][k]:.1f} vs {means[b][k]:.1f}" for k in DIRECTIONS)
         lines.append(f"- {text} **Here: {verdict}** ({diffs}).")
     lines += ["", "Differences smaller than the ± spread over seeds are not evidence either way. The synthetic "
