@@ -114,11 +114,9 @@ def _vi_method(cfg: TrainConfig, num_classes: int) -> nn.Module:
                                alpha_c=m.alpha_c, cf_threshold=m.cf_threshold, augment=m.augment, pad=m.pad,
                                seed=cfg.seed)
     if m.name == "eat":
-        method = METHODS["eat"](net, m.modalities, margin=m.margin, exponential=m.exponential,
-                                compactness_term=m.compactness, eat_weight=m.eat_weight, cmkd_weight=m.cmkd_weight,
-                                label_smoothing=m.label_smoothing, erasing=m.erasing, seed=cfg.seed)
-        method.sampler = m.sampler
-        return method
+        return METHODS["eat"](net, m.modalities, margin=m.margin, exponential=m.exponential,
+                              compactness_term=m.compactness, eat_weight=m.eat_weight, cmkd_weight=m.cmkd_weight,
+                              label_smoothing=m.label_smoothing, erasing=m.erasing, seed=cfg.seed, sampler=m.sampler)
     return METHODS["dual_align"](net, m.modalities, alpha=m.alpha, beta=m.beta, gamma=m.gamma)
 
 

@@ -28,7 +28,7 @@ from reidstream.training.losses.identity import softmax_loss
 from reidstream.training.losses.wrt import weighted_regularization_triplet
 from reidstream.training.models.vi_net import VINet
 
-from ._common import embedder_spec
+from ._common import check_vi_batch, embedder_spec
 
 
 def joint_forward(net: VINet, inputs: Sequence[tuple[str, Tensor]]) -> list[dict[str, Tensor]]:
@@ -51,26 +51,6 @@ def joint_forward(net: VINet, inputs: Sequence[tuple[str, Tensor]]) -> list[dict
     if getattr(net, "parts", None) != 0:
         raise ValueError("net: expected a VINet with the global AGW head (parts=0)")
     return net.forward_joint(inputs)
-
-
-def check_vi_batch(batch: Mapping[str, Any], modalities: Sequence[str]) -> tuple[Tensor, ...]:
-    """Returns ``(images of each modality..., labels)`` of a cross-modality batch, or raises ValueError."""
-    if not isinstance(batch, Mapping):
-        raise ValueError(f"batch: expected a mapping, got {type(batch).__name__}")
-    missing = [k for k in (*modalities, "label") if k not in batch]
-    if missing:
-        raise ValueError(f"batch: missing keys {missing}; expected {[*modalities, 'label']}")
-    labels = batch["label"]
-    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype.is_floating_point:
-        raise ValueError("batch['label']: expected a 1-d integer tensor")
-    images = []
-    for m in modalities:
-        x = batch[m]
-        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[0] != labels.shape[0]:
-            raise ValueError(f"batch[{m!r}]: expected {labels.shape[0]} x 3 x H x W images (one per label), got "
-                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        images.append(x)
-    return (*images, labels)
 
 
 def check_modalities(net: VINet, modalities: Sequence[str]) -> tuple[str, str]:

@@ -32,7 +32,7 @@ from torch import nn
 from reidstream.training.losses.dual_align import correlation_loss, distribution_loss, part_identity_loss
 from reidstream.training.models.vi_net import VINet
 
-from ._common import embedder_spec
+from ._common import check_vi_batch, embedder_spec
 
 
 class DualAlignMethod(nn.Module):
@@ -100,17 +100,7 @@ class DualAlignMethod(nn.Module):
         return 3
 
     def _check_batch(self, batch: dict[str, Any]) -> torch.Tensor:
-        vis, ir = self._modalities
-        for key in (vis, ir, "label"):
-            if key not in batch:
-                raise ValueError(f"batch: expected keys {vis!r}, {ir!r} and 'label', missing {key!r}")
-        if batch[vis].shape != batch[ir].shape:
-            raise ValueError(f"batch: expected paired {vis!r} and {ir!r} batches of the same shape, got "
-                             f"{tuple(batch[vis].shape)} and {tuple(batch[ir].shape)}")
-        labels = batch["label"]
-        if labels.ndim != 1 or labels.shape[0] != batch[vis].shape[0]:
-            raise ValueError(f"batch: expected 'label' of shape ({batch[vis].shape[0]},), got {tuple(labels.shape)}")
-        return labels
+        return check_vi_batch(batch, self._modalities)[-1]
 
     def _run(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         vis, ir = self._modalities

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from reidstream.training.losses.angular import compactness, enumerate_angular_triplet
 from reidstream.training.losses.cmkd import cmkd_loss, partner_index
 from reidstream.training.losses.identity import softmax_loss
-from reidstream.training.methods._common import embedder_spec
+from reidstream.training.methods._common import check_vi_batch, embedder_spec
 from reidstream.training.methods._erasing import random_erasing
 from reidstream.training.models.vi_net import VINet
 
@@ -62,6 +62,8 @@ class EATMethod(nn.Module):
         label_smoothing: ``epsilon`` of the ID loss (Sec. 4.3: 0.1).
         erasing: Random-erasing probability of training images (Sec. 4.3: 0.5).
         seed: Seed of the random-erasing generator (repeatable runs).
+        sampler: Batch sampler of the run, ``tuple`` (anchor pair + positive + negative, Sec. 4.3) or
+            ``cross_modal`` (P x K per modality).
     """
 
     monitor = "val/mAP"
@@ -72,7 +74,8 @@ class EATMethod(nn.Module):
                  branches: Sequence[str] | None = None, margin: float = 1.0, exponential: bool = True,
                  compactness_term: bool = True, compactness_reduction: str = "mean",
                  cmkd_reduction: str = "mean", eat_weight: float = 1.0, cmkd_weight: float = 1.0,
-                 label_smoothing: float = 0.1, erasing: float = 0.5, seed: int = 0) -> None:
+                 label_smoothing: float = 0.1, erasing: float = 0.5, seed: int = 0,
+                 sampler: str = "tuple") -> None:
         super().__init__()
         if not isinstance(net, VINet):
             raise ValueError(f"net: expected a VINet, got {type(net).__name__}")
@@ -89,6 +92,9 @@ class EATMethod(nn.Module):
         for name, value in (("compactness_reduction", compactness_reduction), ("cmkd_reduction", cmkd_reduction)):
             if value not in ("mean", "sum"):
                 raise ValueError(f"{name}: expected 'mean' or 'sum', got {value!r}")
+        if sampler not in ("tuple", "cross_modal"):
+            raise ValueError(f"sampler: expected 'tuple' (Sec. 4.3) or 'cross_modal', got {sampler!r}")
+        self.sampler = sampler
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed: expected an int, got {seed!r}")
         self.net = net
@@ -116,17 +122,7 @@ class EATMethod(nn.Module):
         return 3
 
     def _inputs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-        vis, inf = self._modalities
-        missing = [k for k in (vis, inf, "label") if k not in batch]
-        if missing:
-            raise ValueError(f"batch: missing key(s) {missing}; expected {vis!r}, {inf!r} and 'label'")
-        x_v, x_i, labels = batch[vis], batch[inf], batch["label"]
-        if x_v.ndim != 4 or x_i.shape != x_v.shape:
-            raise ValueError(f"batch: expected {vis!r} and {inf!r} as B x 3 x H x W images of one shape, got "
-                             f"{tuple(x_v.shape)} and {tuple(x_i.shape)}")
-        if labels.ndim != 1 or labels.shape[0] != x_v.shape[0]:
-            raise ValueError(f"batch['label']: expected {x_v.shape[0]} labels, got shape {tuple(labels.shape)}")
-        return x_v, x_i, labels
+        return check_vi_batch(batch, self._modalities)  # type: ignore[return-value]
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Loss of one batch (visible row ``i`` and infrared row ``i`` share ``batch["label"][i]``).

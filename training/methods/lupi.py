@@ -27,8 +27,8 @@ from reidstream.training.losses.identity import softmax_loss
 from reidstream.training.losses.lupi import colour_free_loss, intermediate_dual_triplet
 from reidstream.training.models.vi_net import VINet
 
-from ._common import embedder_spec
-from .agw import check_modalities, check_vi_batch, joint_forward
+from ._common import check_vi_batch, embedder_spec
+from .agw import check_modalities, joint_forward
 
 
 def _stats(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[Tensor, Tensor]:

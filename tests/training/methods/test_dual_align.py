@@ -141,7 +141,7 @@ def test_constructor_contract():
 def test_batch_contract():
     method = DualAlignMethod(tiny()).eval()
     batch = make_batch()
-    with pytest.raises(ValueError, match="missing 'ir'"):
+    with pytest.raises(ValueError, match=r"missing keys \['ir'\]"):
         method({"rgb": batch["rgb"], "label": batch["label"]})
     with pytest.raises(ValueError, match="paired"):
         method({**batch, "ir": batch["ir"][:4]})
