@@ -17,12 +17,21 @@ from reidstream.training.evaluation.vi_protocols import regdb_evaluation, sysu_e
 
 @torch.no_grad()
 def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReIDDataset, modality: str, *,
-                     device: str | torch.device = "cpu", batch_size: int = 64, workers: int = 0) -> FeatureSet:
+                     device: str | torch.device = "cpu", batch_size: int = 64, workers: int = 0,
+                     nonfinite: str = "raise") -> FeatureSet:
     """Embeds every item of ``dataset`` that has ``modality``.
 
     ``keys`` of the returned set are dataset item indices, so the colour and depth
     images of one capture share a key (the protocol excludes a query's own pair).
+
+    ``nonfinite="zero"`` (validation during training only) replaces non-finite
+    embeddings by zeros with a warning instead of raising: early in training,
+    eval-mode activations can overflow (BatchNorm running statistics not settled,
+    cubic non-local blocks), which should not stop the run. Final evaluation keeps
+    the default and fails loudly.
     """
+    if nonfinite not in ("raise", "zero"):
+        raise ValueError(f"nonfinite: expected 'raise' or 'zero', got {nonfinite!r}")
     items = [i for i, r in enumerate(dataset.records) if modality in {m.value for m in r.modalities}]
     if not items:
         raise ValueError(f"no {modality} images to embed in this dataset")
@@ -36,13 +45,14 @@ def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReI
         keys.append(np.asarray(batch["index"]))
     emb = np.concatenate(embs)
     bad = ~np.isfinite(emb).all(axis=1)
-    if bad.any():
-        # Early in training, eval-mode activations (running BatchNorm statistics not settled yet, cubic
-        # non-local blocks) can overflow; rank those images last instead of stopping the run.
+    if bad.any() and nonfinite == "zero":
         warnings.warn(f"{int(bad.sum())} of {len(emb)} {modality} embeddings are not finite (activations "
                       f"overflowed in eval mode); they are set to zero for this evaluation", RuntimeWarning,
                       stacklevel=2)
         emb[bad] = 0.0
+    elif bad.any():
+        raise ValueError(f"{int(bad.sum())} of {len(emb)} {modality} embeddings are not finite (first: item "
+                         f"{items[int(np.flatnonzero(bad)[0])]}); the network's activations overflowed")
     return FeatureSet(embeddings=emb, pids=np.concatenate(pids), camids=np.concatenate(camids),
                       keys=np.concatenate(keys), modality=modality)
 
@@ -83,7 +93,7 @@ def validation_metrics(method: nn.Module, dataset: ReIDDataset, *, device: str |
 
     Methods that watch ``val/loss`` also get the mean loss over the validation set.
     """
-    feats = embed_all(method.embedders(), dataset, device=device, batch_size=batch_size)
+    feats = embed_all(method.embedders(), dataset, device=device, batch_size=batch_size, nonfinite="zero")
     out: dict[str, float] = {}
     if protocol in ("sysu", "regdb"):
         vis, ir = method.modalities
