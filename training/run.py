@@ -98,6 +98,16 @@ def _vi_method(cfg: TrainConfig, num_classes: int) -> nn.Module:
     if "embedding_dim" in mc.model_fields_set:
         raise ValueError(f"model.embedding_dim does not apply to method {m.name!r}: its embedding is the pooled "
                          f"layer4 feature (or the concatenated parts); remove the key")
+    unused: tuple[str, ...] = ()
+    if m.name == "dual_align":
+        unused = ("split_stage", "pool", "gem_p")
+    elif m.name == "eat" and m.sampler == "tuple":
+        unused = ("k",)
+    given = sorted(set(unused) & m.model_fields_set)
+    if given:
+        raise ValueError(f"method.{given[0]} does not apply to method {m.name!r}"
+                         + (" (one shared stream, parts average-pooled)" if m.name == "dual_align"
+                            else " with sampler 'tuple' (p tuples per batch)") + "; remove the key")
     vis, ir = m.modalities
     branches = {"agw": (vis, ir), "lupi": (vis, ir, "gray"), "eat": (vis, ir), "dual_align": ("vi",)}[m.name]
     net = VINet(mc.arch, branches=branches, split_stage=m.split_stage, non_local=m.non_local, pool=m.pool,

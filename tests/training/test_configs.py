@@ -51,6 +51,14 @@ def test_embedding_dim_is_refused_for_vi_methods():
         build_method(cfg, num_classes=5)
 
 
+@pytest.mark.parametrize("name,key", [("dual-align", "method.split_stage=layer1"), ("dual-align", "method.pool=gem"),
+                                      ("eat", "method.k=4")])
+def test_method_keys_that_do_not_apply_are_refused(name, key):
+    cfg = load_config(TrainConfig, CONFIGS / f"synthetic-sysu-{name}.yaml", overrides=[key])
+    with pytest.raises(ValueError, match=rf"method.{key.split('.')[1].split('=')[0]} does not apply"):
+        build_method(cfg, num_classes=5)
+
+
 def test_learning_rate_schedule_warms_up_then_steps():
     o = load_config(TrainConfig, CONFIGS / "sysu-agw.yaml").optim
     factors = [lr_factor(o, e) for e in (0, 4, 9, 10, 19, 20, 49, 50)]
