@@ -74,19 +74,20 @@ def runs(sysu, tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_vi_method_trains_end_to_end(sysu, runs, name):
-    tmp_path, summary = runs(name)
-    tmp_path = tmp_path.parent
-    assert summary["epochs"] == 4 and (tmp_path / name / "best.pt").is_file()
-    with open(tmp_path / name / "train_log.csv") as f:
+    run_dir, summary = runs(name)
+    assert summary["epochs"] == 4 and (run_dir / "best.pt").is_file()
+    with open(run_dir / "train_log.csv") as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
-    emb = load_embedders(tmp_path / name / "best.pt")
+    emb = load_embedders(run_dir / "best.pt")
     assert set(emb) == {"rgb", "ir"} and emb["ir"].space == "rgbir" and emb["ir"].spec["model"] == "vinet"
-    feats = vi_features(tmp_path / name / "best.pt", layout="sysu", root=str(sysu))
+    feats = vi_features(run_dir / "best.pt", layout="sysu", root=str(sysu))
     rgb = single_modal_evaluation(feats["rgb"], repeats=2)["mAP"]["mean"]
     assert rgb > 2 * _chance_map(feats["rgb"]), f"{name}: RGB->RGB mAP {rgb:.1f} near chance"
     res = sysu_evaluation(feats, mode="all", shots=1, trials=2)
-    assert all(np.isfinite(res[k]["mAP"]["mean"]) for k in ("Q:ir G:rgb", "Q:rgb G:ir"))
+    # Every IR test image queries the RGB gallery and vice versa (cross-modal figures: docs/vi-synthetic.md).
+    assert res["Q:ir G:rgb"]["num_query"] == len(feats["ir"].pids)
+    assert res["Q:rgb G:ir"]["num_query"] == len(feats["rgb"].pids)
 
 
 def test_reid_eval_prints_the_sysu_table_for_a_trained_lupi_checkpoint(runs, tmp_path):
