@@ -1,20 +1,220 @@
-"""Command-line entry point of export: ``reid-export``."""
+"""Command-line entry point of export: ``reid-export {bundle,verify,benchmark,triton,inspect}``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Sequence
+
+EPILOG = """examples:
+  reid-export bundle runs/distill/best.pt runs/lupi/best.pt --out models/my-bundle
+  reid-export bundle runs/distill/best.pt --out models/trt --runtimes torch,onnx,tensorrt --precision fp16
+  reid-export verify models/my-bundle            # crops from each model's own training data (test split)
+  reid-export benchmark models/my-bundle --batches 1 8 32
+  reid-export triton models/my-bundle --out triton-repo
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``reid-export``."""
+def _batch(text: str):
+    from reidstream.pipeline.bundle import BatchRange
+
+    try:
+        lo, opt, hi = (int(v) for v in text.split(","))
+        return BatchRange(min=lo, opt=opt, max=hi)
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"expected MIN,OPT,MAX batch sizes such as 1,8,32 ({e})") from None
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="reid-export", description="Export trained embedders (and the person detector) to ONNX and "
-        "TensorRT as a self-describing model bundle, and verify the bundle against PyTorch.")
-    p.add_argument("checkpoint", type=Path, help="training checkpoint to export")
-    p.add_argument("--out", type=Path, help="bundle directory to write")
-    p.parse_args(argv)
-    print("reid-export: export is not built yet in this version of reid-stream (ONNX / TensorRT model "
-          "bundles land with the export package).", file=sys.stderr)
-    return 2
+        prog="reid-export", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Export trained embedders (and the person detector) to ONNX and TensorRT as a self-describing "
+                    "model bundle, check it against PyTorch, and measure it.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bundle", help="checkpoints (+ YOLO detector) -> model bundle")
+    b.add_argument("checkpoints", nargs="*", type=Path, help="training checkpoints (each keeps its embedding space)")
+    b.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    b.add_argument("--runtimes", default="torch,onnx", help="comma list of torch, onnx, tensorrt (default torch,onnx)")
+    b.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"), help="TensorRT precision")
+    b.add_argument("--batch", type=_batch, default=None, help="batch range MIN,OPT,MAX (default 1,8,32)")
+    b.add_argument("--opset", type=int, default=17)
+    b.add_argument("--simplify", action="store_true", help="simplify ONNX graphs with onnxslim")
+    b.add_argument("--calib-data", type=Path, help="dataset root of INT8 calibration crops")
+    b.add_argument("--calib-layout", help="layout of --calib-data (biwi, robotpku, sysu, regdb, openreid, folder)")
+    b.add_argument("--calib-count", type=int, default=256, help="calibration crops per modality")
+    b.add_argument("--detector", type=Path, help="ultralytics YOLO .pt to export too (a pickle: trusted files only)")
+    b.add_argument("--detector-runtimes", default="onnx", help="comma list of onnx, tensorrt, torch")
+    b.add_argument("--detector-modalities", default="rgb", help="modalities the detector sees (rgb, ir, thermal)")
+    b.add_argument("--detector-imgsz", type=int, default=640)
+    b.add_argument("--eval-metrics", nargs="*", default=[], metavar="CKPT=JSON",
+                   help="attach evaluation metrics (reid-eval's metrics.json) to a checkpoint's model")
+    b.add_argument("--force", action="store_true", help="replace an existing bundle (after the new one is complete)")
+    b.add_argument("--verify", action="store_true", help="run `verify` on the new bundle")
+
+    v = sub.add_parser("verify", help="parity of every runtime against PyTorch on real crops")
+    _bundle_arg(v)
+    v.add_argument("--data", type=Path, help="evaluation dataset root (default: each model's training data)")
+    v.add_argument("--layout", help="layout of --data")
+    v.add_argument("--trial", type=int, help="RegDB trial")
+    v.add_argument("--split", default="test", help="split to take crops from (default test)")
+    v.add_argument("--limit", type=int, default=200, help="crops per modality")
+    v.add_argument("--topk", type=int, default=5)
+    v.add_argument("--min-cosine", type=float, help="fail below this cosine (default per precision: fp32 0.9999)")
+    v.add_argument("--min-topk", type=float, help="fail below this fraction of identical top-k lists (fp32: 1.0)")
+    v.add_argument("--device", default="cpu")
+    v.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+
+    m = sub.add_parser("benchmark", help="embedder crops/s: PyTorch vs ONNX Runtime (vs TensorRT)")
+    _bundle_arg(m)
+    m.add_argument("--model", help="model id (default: the first)")
+    m.add_argument("--modality", help="modality (default: the model's first)")
+    m.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    m.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    m.add_argument("--device", default="cpu")
+
+    t = sub.add_parser("triton", help="write a Triton Inference Server model repository from a bundle")
+    _bundle_arg(t)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--instances", type=int, default=1)
+    t.add_argument("--force", action="store_true")
+
+    i = sub.add_parser("inspect", help="check a bundle (files, checksums) and print what it holds")
+    _bundle_arg(i)
+    return p
+
+
+def _bundle_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", type=Path, help="model bundle directory")
+
+
+def _split(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _say(msg: str) -> None:
+    print(f"reid-export: {msg}", file=sys.stderr, flush=True)
+
+
+def _cmd_bundle(a: argparse.Namespace) -> int:
+    from reidstream.export.bundle import export_bundle
+    from reidstream.export.verify import dataset_crops
+
+    metrics = {}
+    for item in a.eval_metrics:
+        ckpt, sep, path = item.partition("=")
+        if not sep:
+            raise ValueError(f"--eval-metrics {item!r}: expected CKPT=JSON")
+        try:
+            metrics[ckpt] = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"--eval-metrics {path}: not a readable JSON file ({e})") from None
+    calibration = None
+    if a.calib_data:
+        if not a.calib_layout:
+            raise ValueError("--calib-data needs --calib-layout")
+        sets = dataset_crops(a.calib_layout, a.calib_data, ("rgb", "depth", "ir", "thermal"), split="train",
+                             limit=a.calib_count)
+        calibration = {m: list(s.crops) for m, s in sets.items()}
+    bundle = export_bundle(a.checkpoints, a.out, runtimes=_split(a.runtimes), precision=a.precision, batch=a.batch,
+                           opset=a.opset, simplify=a.simplify, calibration=calibration, detector=a.detector,
+                           detector_runtimes=_split(a.detector_runtimes),
+                           detector_modalities=_split(a.detector_modalities), detector_imgsz=a.detector_imgsz,
+                           eval_metrics=metrics, force=a.force, progress=_say)
+    print(_describe(bundle))
+    if a.verify:
+        return _cmd_verify(argparse.Namespace(bundle=a.out, data=None, layout=None, trial=None, split="test",
+                                              limit=200, topk=5, min_cosine=None, min_topk=None, device="cpu",
+                                              json=None))
+    return 0
+
+
+def _cmd_verify(a: argparse.Namespace) -> int:
+    from reidstream.export.verify import dataset_crops, verify_bundle
+    from reidstream.pipeline.bundle import load_bundle
+
+    bundle = load_bundle(a.bundle)
+    crops = {}
+    for model in bundle.manifest.models:
+        mods = sorted({e.modality for e in bundle.embedders() if e.model == model.id})
+        data = model.config.get("data", {})
+        root, layout = a.data or data.get("root"), a.layout or (data.get("layout") if not a.data else None)
+        if not root or not layout:
+            raise ValueError(f"model {model.id!r}: no evaluation data; pass --data ROOT --layout LAYOUT")
+        if not Path(root).is_dir():
+            raise ValueError(f"model {model.id!r}: its training data {root} is not here; pass --data ROOT --layout "
+                             f"LAYOUT of an evaluation set holding {', '.join(mods)} crops")
+        crops[model.id] = dataset_crops(layout, root, mods, split=a.split, limit=a.limit,
+                                        trial=a.trial or data.get("trial"))
+    report = verify_bundle(bundle, crops, k=a.topk, min_cosine=a.min_cosine, min_topk=a.min_topk, device=a.device,
+                           progress=_say)
+    print(report.table())
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    print("verify: PASS" if report.ok else "verify: FAIL (a figure is below its threshold)")
+    return 0 if report.ok else 1
+
+
+def _cmd_benchmark(a: argparse.Namespace) -> int:
+    import os
+
+    from reidstream.export.benchmark import benchmark_bundle, format_table, pick
+    from reidstream.pipeline.bundle import load_bundle
+
+    bundle = load_bundle(a.bundle)
+    e = pick(bundle, a.model, a.modality)[0]
+    rows = benchmark_bundle(bundle, model=a.model, modality=a.modality, batches=a.batches, seconds=a.seconds,
+                            device=a.device, progress=_say)
+    print(format_table(rows, f"{e.model}/{e.modality} embedder, input {e.input.channels}x{e.input.height}x"
+                             f"{e.input.width}, device {a.device}, {os.cpu_count()} CPU cores"))
+    return 0
+
+
+def _cmd_triton(a: argparse.Namespace) -> int:
+    from reidstream.export.triton import write_triton_repository
+    from reidstream.pipeline.bundle import load_bundle
+
+    paths = write_triton_repository(load_bundle(a.bundle), a.out, instance_count=a.instances, force=a.force)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _describe(bundle) -> str:
+    lines = [f"bundle {bundle.root}  (created {bundle.manifest.created})"]
+    for m in bundle.manifest.models:
+        lines.append(f"  model {m.id}: method {m.method}, space {m.space}, from {m.checkpoint}")
+    for f in bundle.manifest.files:
+        if f.role == "embedder":
+            lines.append(f"    {f.path:<28} {f.runtime:<8} {f.precision:<4} {f.modality:<7} space {f.space:<6} "
+                         f"in {f.input.channels}x{f.input.height}x{f.input.width} ({f.input.colour_order}) "
+                         f"-> {f.output.dim}-d {f.output.distance}")
+        else:
+            lines.append(f"    {f.path:<28} {f.runtime:<8} {f.precision:<4} detector for {','.join(f.modalities)} "
+                         f"at {f.imgsz[0]}x{f.imgsz[1]}")
+    return "\n".join(lines)
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    from reidstream.pipeline.bundle import load_bundle
+
+    print(_describe(load_bundle(a.bundle)))
+    print("checksums: ok")
+    return 0
+
+
+COMMANDS = {"bundle": _cmd_bundle, "verify": _cmd_verify, "benchmark": _cmd_benchmark, "triton": _cmd_triton,
+            "inspect": _cmd_inspect}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``reid-export``."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        print(f"reid-export {args.command}: error: {e}", file=sys.stderr)
+        return 2

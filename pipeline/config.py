@@ -106,6 +106,10 @@ def _walk(cls: type[BaseModel], loc: tuple) -> tuple[Any, tuple[str, ...]]:
     parts = list(loc)
     while parts:
         part = parts.pop(0)
+        if get_origin(model) in (list, tuple) and isinstance(part, int) and get_args(model):
+            key.append(str(part))
+            model = get_args(model)[0]
+            continue
         members = _union_members(model)
         if members:
             chosen = [m for m in members if any(str(part) in get_args(f.annotation) for f in m.model_fields.values())]

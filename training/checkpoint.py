@@ -92,7 +92,16 @@ class LoadedEmbedder:
         return self.module(batch)
 
 
-def _build(kind: str, config: Mapping[str, Any], options: Mapping[str, Any], where: str) -> tuple[nn.Module, nn.Module]:
+def build_network(kind: str, config: Mapping[str, Any], options: Mapping[str, Any],
+                  where: str) -> tuple[nn.Module, nn.Module]:
+    """Builds an embedder entry's network (untrained).
+
+    Returns:
+        ``(net, module)``: ``net`` owns the state dict; ``module`` maps images to embeddings.
+
+    Raises:
+        ValueError: unknown model kind (names ``where``).
+    """
     if kind == "reidnet":
         net = ReIDNet.from_config(dict(config))
         return net, EmbeddingHead(net)
@@ -133,7 +142,7 @@ def load_embedders(path: str | Path, device: str | torch.device = "cpu") -> dict
     out = {}
     for modality, e in entries.items():
         where = f"{path} [embedders.{modality}]"
-        net, module = _build(e["model"], e["config"], e.get("options", {}), where)
+        net, module = build_network(e["model"], e["config"], e.get("options", {}), where)
         try:
             net.load_state_dict(e["state_dict"], strict=True)
         except RuntimeError as err:
