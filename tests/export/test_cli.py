@@ -79,6 +79,16 @@ def test_bad_input_exits_2_with_a_clear_message(distill_ckpt, tmp_path, args, me
     assert not (tmp_path / "b").exists()
 
 
+def test_tensorrt_without_tensorrt_is_refused_before_writing(distill_ckpt, tmp_path):
+    from reidstream.export.tensorrt_build import tensorrt_available
+
+    if tensorrt_available():
+        pytest.skip("TensorRT and a GPU are present: engines build here")
+    r = run("bundle", distill_ckpt, "--out", tmp_path / "b", "--runtimes", "onnx,tensorrt", check=False)
+    assert r.returncode == 2 and "TensorRT and a CUDA GPU are needed" in r.stderr
+    assert not (tmp_path / "b").exists()
+
+
 def test_bundle_loads_after_cli_export(distill_ckpt, tmp_path):
     run("bundle", distill_ckpt, "--out", tmp_path / "b", "--runtimes", "onnx", "--batch", "1,4,16", "--simplify")
     b = load_bundle(tmp_path / "b")

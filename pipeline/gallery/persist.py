@@ -1,0 +1,94 @@
+"""Saving and loading a gallery: one ``.npz`` file, written atomically, read without pickle.
+
+File layout (format ``reid-stream-gallery-v1``): the arrays of
+:meth:`Gallery.state` (identity arrays and, per space ``s<i>``, its ring block)
+plus ``meta``, the UTF-8 bytes of a JSON object holding the format name, the
+config, the identity names per slot (``null`` for a free slot), the id counter
+and the modality codes. A save writes a temporary file in the target's folder,
+fsyncs it and renames it over the target, so a crash leaves either the previous
+complete file or the new one, never a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from reidstream.pipeline.gallery.index import MODALITIES
+from reidstream.pipeline.gallery.store import Gallery
+
+FORMAT = "reid-stream-gallery-v1"
+
+
+def save_gallery(gallery: Gallery, path: str | Path) -> Path:
+    """Writes ``gallery`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    meta, arrays = gallery.state()
+    meta = {"format": FORMAT, "modalities": [m.value for m in MODALITIES], **meta}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_gallery(path: str | Path) -> Gallery:
+    """Reads a gallery written by :func:`save_gallery` (``allow_pickle=False``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming the file, when it is not a gallery of this format or is corrupt.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: gallery file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable gallery file ({FORMAT} .npz expected): {e}") from None
+    if "meta" not in arrays:
+        raise ValueError(f"{path}: not a gallery file: no 'meta' entry ({FORMAT} expected)")
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: gallery metadata is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path}: expected gallery format '{FORMAT}', got {got!r}")
+    if meta.get("modalities") != [m.value for m in MODALITIES]:
+        raise ValueError(f"{path}: expected modality codes {[m.value for m in MODALITIES]}, "
+                         f"got {meta.get('modalities')!r}")
+    try:
+        return Gallery.restore(meta, arrays)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: gallery metadata lacks or mistypes key {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
