@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,26 +29,70 @@ def stream_parser() -> argparse.ArgumentParser:
         "recording, detect people, embed each one in every modality the frame has (colour, depth, IR, "
         "thermal) and keep one identity per person across time and modalities.",
         epilog="Examples: reid-stream --camera sim --show | reid-stream --camera realsense --output runs/desk | "
-        "reid-stream --replay recordings/hall --output runs/hall. Config values can be overridden with "
-        "key=value arguments anywhere on the line.")
+        "reid-stream --replay recordings/hall --output runs/hall. Config values (configs/stream/default.yaml) "
+        "can be overridden with key=value arguments anywhere on the line, e.g. gallery.threshold=0.3.")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--camera", choices=CAMERAS, default="sim",
+    src.add_argument("--camera", choices=STREAM_CAMERAS, default=None,
                      help="live source: the simulated RGB-D/IR/thermal camera (no hardware), an Intel "
-                     "RealSense, an Azure Kinect, an IR/thermal/UVC camera through OpenCV (default: sim)")
+                     "RealSense, an Azure Kinect, an OpenNI2 Kinect, an IR/thermal/UVC camera or a video file "
+                     "through OpenCV (default: sim)")
     src.add_argument("--replay", type=Path, metavar="PATH", help="replay a recording made by reid-record "
-                     "or reid-synth sequence (as fast as possible, no frame dropped)")
+                     "or reid-synth sequence, or a RealSense .bag/.db3 or Kinect .mkv (no frame dropped)")
+    p.add_argument("--uri", help="device index/path, URL or file of --camera (e.g. 0, /dev/video2, rtsp://...)")
+    p.add_argument("--serial", help="RealSense serial number")
     p.add_argument("--config", type=Path, help="stream config YAML (configs/stream/*.yaml)")
     p.add_argument("--bundle", type=Path, help="model bundle directory (default: the embedded bundle)")
-    p.add_argument("--output", type=Path, help="directory for events (JSON lines), tracks and video")
+    p.add_argument("--output", type=Path, help="directory for events (JSON lines), tracks, gallery and video")
     p.add_argument("--show", action="store_true", help="open a live window")
+    p.add_argument("--video", action="store_true", help="write an annotated video to the output directory")
+    p.add_argument("--privacy", action="store_true", help="never write colour pixels to disk")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N for the embedders")
     return p
+
+
+STREAM_CAMERAS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video")
+
+
+def stream_config_from_args(args: argparse.Namespace):
+    """The :class:`StreamConfig` of a parsed command line (file, then flags, then key=value overrides)."""
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    flags: dict = {}
+    if args.replay is not None:
+        flags["source.camera"] = "recording" if args.replay.is_dir() else (
+            "kinect" if args.replay.suffix.lower() == ".mkv" else "realsense")
+        flags["source.uri"] = str(args.replay)
+    elif args.camera is not None:
+        flags["source.camera"] = args.camera
+    for key, value in (("source.uri", args.uri), ("source.serial", args.serial), ("bundle", args.bundle),
+                       ("output.dir", args.output), ("source.max_frames", args.max_frames),
+                       ("device", args.device)):
+        if value is not None:
+            flags[key] = str(value) if isinstance(value, Path) else value
+    for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
+        if on:
+            flags[key] = True
+    # JSON values are YAML too, and keep a device index such as "0" a string.
+    return load_config(StreamConfig, args.config, [*(f"{k}={json.dumps(v)}" for k, v in flags.items()),
+                                                   *args.overrides])
 
 
 def stream_main(argv: list[str] | None = None) -> int:
     """Entry point of ``reid-stream``."""
-    parse_args_with_overrides(stream_parser(), argv)
-    return _not_built("reid-stream", "the live re-identification pipeline")
+    args = parse_args_with_overrides(stream_parser(), argv)
+    from reidstream.pipeline.app import stream
+    from reidstream.pipeline.bundle import BundleError
+    from reidstream.pipeline.sources.base import SourceError
+
+    try:
+        cfg = stream_config_from_args(args)
+        stream(cfg, progress=lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True))
+    except (ConfigError, BundleError, SourceError, FileNotFoundError, FileExistsError, ValueError,
+            RuntimeError) as e:
+        print(f"reid-stream: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def record_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from reidstream.training.checkpoint import embedder_entries, load_checkpoint
 from reidstream.training.config import VI_METHODS, TrainConfig
 from reidstream.training.data import LAYOUTS
 from reidstream.training.data.samplers import PairedBatchSampler, PKBatchSampler
-from reidstream.training.data.vi_samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities
+from reidstream.training.data.vi_samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities, unpair
 from reidstream.training.data.splits import resolve_split
 from reidstream.training.data.torch_data import ReIDDataset, collate_cross_modal
 from reidstream.training.data.transforms import Preprocess
@@ -202,6 +202,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
     method.to(device)
     mods = method.modalities
     vi = method.sampler in ("cross_modal", "tuple")
+    if vi:
+        train_records = unpair(train_records, mods)
     train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed,
                             color_p=cfg.data.color_augment if cfg.data.augment else 0.0, require_all=not vi)
     m = cfg.method

@@ -7,6 +7,10 @@ the gallery size stays constant) and prints the median over repeats. The naive
 baseline keeps a dict identity -> list of vectors and loops over identities in
 Python, computing each identity's distances on its own, then runs the same
 optimal assignment; it is timed for the sizes up to ``--naive-max`` only.
+
+On a small or busy machine, multi-threaded BLAS can stall a tiny product for a
+scheduler time slice (milliseconds); ``OPENBLAS_NUM_THREADS=1`` (set before
+Python starts) gives the steadier single-thread figures a real-time loop wants.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.sizes, args.dim, args.queries, args.per_identity, args.repeats, args.naive_max, args.seed)
     print(f"gallery match, one space, D={args.dim}, {args.queries} queries/frame, K={args.per_identity}, "
           f"median of {args.repeats} frames; numpy {np.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'entries':>8} {'identities':>10} {'build s':>8} {'gallery ms':>11} {'naive ms':>9} {'speed-up':>9}")
     for r in rows:
         naive = f"{r['naive_ms']:9.3f}" if r["naive_ms"] is not None else f"{'-':>9}"

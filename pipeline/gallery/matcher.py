@@ -142,3 +142,34 @@ def assign(cost: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     np.fill_diagonal(dummy, threshold)
     rows, cols = linear_sum_assignment(np.concatenate([real, dummy], axis=1))
     return [(int(r), int(c)) for r, c in zip(rows, cols) if c < m and cost[r, c] <= threshold]
+
+
+def decide(matrix: np.ndarray, previous: Mapping[int, int], threshold: float) -> dict[int, int]:
+    """One frame's decisions: track row -> identity column, at most one track per identity.
+
+    Sticky tracks first: a track whose previous identity (``previous[row]``) is within
+    ``threshold`` keeps it without competition (two tracks claiming one identity: the closer
+    keeps it). The other tracks compete by :func:`assign` for the identities left; tracks
+    missing from the result start new identities.
+
+    Args:
+        matrix: ``T x slots`` track-to-identity distances (``inf`` = unreachable or free slot).
+        previous: Track row -> identity column it had in an earlier frame.
+        threshold: Largest accepted distance.
+    """
+    owner: dict[int, int] = {}
+    for t, slot in sorted(previous.items()):
+        d = matrix[t, slot]
+        rival = next((r for r, s in owner.items() if s == slot), None)
+        if d <= threshold and (rival is None or d < matrix[rival, slot]):
+            owner.pop(rival, None)
+            owner[t] = slot
+    free_tracks = [t for t in range(matrix.shape[0]) if t not in owner]
+    # Only identities within threshold of some free track can be assigned.
+    reachable = (matrix[free_tracks] <= threshold).any(axis=0)
+    reachable[list(owner.values())] = False
+    free_slots = np.flatnonzero(reachable).tolist()
+    if free_tracks and free_slots:
+        for r, c in assign(matrix[np.ix_(free_tracks, free_slots)], threshold):
+            owner[free_tracks[r]] = free_slots[c]
+    return owner

@@ -35,7 +35,7 @@ from pydantic import Field
 
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.gallery.index import SpaceIndex
-from reidstream.pipeline.gallery.matcher import Distances, assign, group, unit_rows
+from reidstream.pipeline.gallery.matcher import Distances, decide, group, unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
 
 
@@ -262,6 +262,9 @@ class Gallery:
     def enrol(self, name: str, observations: Sequence[Embeddings], timestamp: float) -> str:
         """Adds a named, pinned identity from embeddings of its images (all rows, track ids ignored).
 
+        Also runs :meth:`expire` (its result goes to ``last_expired``), which may evict the least
+        recently seen unpinned identity to make room.
+
         Raises:
             ValueError: ``name`` is empty or taken, there are no vectors, or the gallery is full of
                 enrolled identities.
@@ -275,14 +278,15 @@ class Gallery:
         if int(self.pinned[: self.slots].sum()) >= self.config.max_identities:
             raise ValueError(f"enrol '{name}': the gallery already holds max_identities="
                              f"{self.config.max_identities} enrolled identities")
-        vectors = []
+        vectors, dims = [], {space: store.dim for space, store in self.spaces.items()}
         for i, obs in enumerate(observations):
+            what = f"enrol '{name}': observations[{i}]"
             if not isinstance(obs, Embeddings):
-                raise ValueError(f"enrol '{name}': observations[{i}]: expected Embeddings, got {type(obs).__name__}")
-            v = unit_rows(obs, f"enrol '{name}': observations[{i}]")
-            if obs.space in self.spaces:
-                self.spaces[obs.space].check_dim(v, f"enrol '{name}': observations[{i}]")
-            vectors.append(v)
+                raise ValueError(f"{what}: expected Embeddings, got {type(obs).__name__}")
+            if dims.setdefault(obs.space, obs.dim) != obs.dim:
+                raise ValueError(f"{what}: expected {dims[obs.space]}-D vectors in space '{obs.space}', "
+                                 f"got {obs.dim}-D")
+            vectors.append(unit_rows(obs, what))
         slot = self._new_identity(name, timestamp, pinned=True)
         for obs, v in zip(observations, vectors):
             self._add(slot, obs, np.arange(len(v)), v, timestamp)
@@ -306,24 +310,9 @@ class Gallery:
         query = group(observations)
         expired = self.expire(timestamp)
         dist = Distances(query, self.spaces, self.slots)
-        thr = self.config.threshold
-        owner: dict[int, int] = {}
-        for t, tid in enumerate(query.track_ids.tolist()):
-            prev = self._tracks.get(tid)
-            if prev is not None and prev[0] in self._slot:
-                slot = self._slot[prev[0]]
-                d = dist.matrix[t, slot]
-                rival = next((r for r, s in owner.items() if s == slot), None)
-                if d <= thr and (rival is None or d < dist.matrix[rival, slot]):
-                    if rival is not None:
-                        del owner[rival]
-                    owner[t] = slot
-        free_tracks = [t for t in range(len(query.track_ids)) if t not in owner]
-        taken = set(owner.values())
-        free_slots = [s for s in sorted(self._slot.values()) if s not in taken]
-        cost = dist.matrix[np.ix_(free_tracks, free_slots)] if free_tracks and free_slots else np.zeros((0, 0))
-        for r, c in assign(cost, thr):
-            owner[free_tracks[r]] = free_slots[c]
+        previous = {t: self._slot[self._tracks[tid][0]] for t, tid in enumerate(query.track_ids.tolist())
+                    if tid in self._tracks and self._tracks[tid][0] in self._slot}
+        owner = decide(dist.matrix, previous, self.config.threshold)
         matches = []
         for t, tid in enumerate(query.track_ids.tolist()):
             slot = owner.get(t)

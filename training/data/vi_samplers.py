@@ -7,6 +7,7 @@ Built on :class:`.samplers._EpochBatchSampler`: batches are a function of
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +38,25 @@ def item_modalities(records: Sequence, modalities: Sequence[str] = ("rgb", "ir")
             raise ValueError(f"item_modalities: records[{i}] must carry exactly one of {list(want)}, "
                              f"it has {[getattr(x, 'value', x) for x in r.modalities]}")
         out.append(have[0])
+    return out
+
+
+def unpair(records: Sequence, modalities: Sequence[str] = ("rgb", "ir")) -> list:
+    """Records of one image each: a record holding both of ``modalities`` (a co-located RGB-IR camera, the
+    ``folder`` layout) becomes two, one per modality; records holding one are kept as they are.
+
+    The cross-modality samplers draw visible and infrared images independently, as from SYSU-MM01's unpaired
+    cameras; other modalities of a record (depth, thermal) are dropped. Records holding neither are skipped.
+    """
+    want = _two_modalities("unpair", modalities)
+    out = []
+    for r in records:
+        have = [m for m in want if m in {getattr(x, "value", x) for x in r.paths}]
+        if len(have) == 1 and len(r.paths) == 1:
+            out.append(r)
+            continue
+        for m in have:
+            out.append(replace(r, paths={k: v for k, v in r.paths.items() if getattr(k, "value", k) == m}))
     return out
 
 

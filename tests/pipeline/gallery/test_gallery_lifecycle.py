@@ -86,6 +86,8 @@ def test_enrol_rejects_duplicate_and_empty_names(people):
         g.enrol("", [emb(people[1])], 1.0)
     with pytest.raises(ValueError, match="'bob': expected at least one embedding"):
         g.enrol("bob", [], 1.0)
+    with pytest.raises(ValueError, match="'bob': observations\\[1\\]: expected 32-D vectors in space 'rgbir'"):
+        g.enrol("bob", [emb(people[1], space="rgbir"), emb(people[1, :8], space="rgbir")], 1.0)
     assert g.identities() == ["alice"]
 
 

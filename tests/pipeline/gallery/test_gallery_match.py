@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from reidstream.pipeline.gallery import Gallery
-from reidstream.pipeline.gallery.matcher import assign
+from reidstream.pipeline.gallery.matcher import assign, decide
 from reidstream.pipeline.types import Embeddings, Modality
 
 D = 64
@@ -141,6 +141,18 @@ def test_sticky_track_keeps_identity_while_within_threshold(rng):
     far = unit(rng.normal(size=D))
     [m] = g.match([emb(far, [1])], 4.0)  # track 1 drifted beyond threshold: re-decided
     assert m.is_new and m.identity == "id-0003"
+
+
+def test_decide_two_sticky_tracks_on_one_identity():
+    inf = np.inf
+    matrix = np.array([[0.20, 0.30, inf], [0.10, inf, inf], [0.50, 0.25, 0.40]])
+    # Rows 0 and 1 both had identity 0: the closer (row 1) keeps it. Rows 0 and 2 compete for
+    # identity 1: row0->1 + row2 new = 0.30 + 0.35 > row0 new + row2->1 = 0.35 + 0.25.
+    assert decide(matrix, {0: 0, 1: 0}, 0.35) == {1: 0, 2: 1}
+    # Row 2 is beyond threshold of its old identity 2, so it competes like a new track.
+    assert decide(matrix, {2: 2}, 0.35) == {1: 0, 2: 1}
+    # Sticky row 0 keeps identity 0 although row 1 is closer to it; row 1 then starts a new identity.
+    assert decide(matrix, {0: 0}, 0.35) == {0: 0, 2: 1}
 
 
 def test_rejects_untracked_rows_and_wrong_sizes(rng):

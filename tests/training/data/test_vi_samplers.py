@@ -200,3 +200,17 @@ def test_loader_on_a_synthetic_sysu_copy(tmp_path):
     assert b["rgb"].shape == b["ir"].shape == (4, 3, 32, 16)
     assert set(b["rgb_camid"].tolist()) <= {1, 2, 4, 5} and set(b["ir_camid"].tolist()) <= {3, 6}
     assert b["label"].tolist()[::2] == b["label"].tolist()[1::2]  # K = 2 per identity, identity-major
+
+
+def test_unpair_splits_co_located_captures_into_one_image_per_modality(tmp_path):
+    from reidstream.pipeline.types import Modality
+    from reidstream.training.data.samples import Record
+    from reidstream.training.data.vi_samplers import unpair
+
+    paired = Record({Modality.RGB: tmp_path / "a.png", Modality.DEPTH: tmp_path / "a_d.png",
+                     Modality.IR: tmp_path / "a_i.png"}, pid=3, camid=0)
+    single = Record({Modality.IR: tmp_path / "b.png"}, pid=4, camid=1)
+    rgb_only = Record({Modality.DEPTH: tmp_path / "c.png"}, pid=5, camid=0)
+    out = unpair([paired, single, rgb_only], ("rgb", "ir"))
+    assert [(set(m.value for m in r.paths), r.pid) for r in out] == [({"rgb"}, 3), ({"ir"}, 3), ({"ir"}, 4)]
+    assert item_modalities(out, ("rgb", "ir")) == ["rgb", "ir", "ir"]

@@ -1,0 +1,172 @@
+"""Wires the stages: source -> detector -> tracker -> crops -> embedders -> gallery -> sinks.
+
+Three threads: a reader (inside the buffered source) keeps a live camera from
+ever waiting for processing; processing runs here; a sink worker writes results
+(video encoding, files, window) while the next frame is processed. One result
+per input frame, in order. A failing sink is reported and disabled by the
+fan-out; the others go on.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from reidstream.pipeline.crops import cut_crops, valid_boxes
+from reidstream.pipeline.embed.stage import EmbedStage
+from reidstream.pipeline.gallery import Gallery, save_gallery
+from reidstream.pipeline.result import Event, FrameResult
+from reidstream.pipeline.sources.base import AnnotatedFrame
+from reidstream.pipeline.types import Detections, Match
+
+
+@dataclass
+class Pipeline:
+    """Per-frame processing, from one frame to its :class:`FrameResult`.
+
+    Args:
+        detector: ``detect(frame) -> Detections`` (``last_used`` names the detector that ran, if it has one).
+        tracker: ``update(detections) -> Detections`` with track ids (None: untracked, every detection a
+            new track).
+        embed: The embedding stage.
+        gallery: The rolling cross-modal gallery.
+        min_box_height: Detections shorter than this are dropped before embedding.
+    """
+
+    detector: object
+    tracker: object | None
+    embed: EmbedStage
+    gallery: Gallery
+    min_box_height: int = 48
+    _track_identity: dict[int, str] = field(default_factory=dict)
+    _next_untracked: int = 1_000_000
+
+    def process(self, item: AnnotatedFrame) -> FrameResult:
+        """Runs every stage on one frame."""
+        frame = item.frame
+        t0 = time.perf_counter()
+        dets = self.detector.detect(frame)
+        t1 = time.perf_counter()
+        if self.tracker is not None:
+            dets = self.tracker.update(dets)
+        else:
+            n = len(dets)
+            dets = Detections(dets.boxes, dets.scores, np.arange(self._next_untracked, self._next_untracked + n),
+                              dets.modality, dets.frame_index)
+            self._next_untracked += n
+        dets = valid_boxes(dets, min_size=1.0, frame=frame)
+        keep = (dets.boxes[:, 3] - dets.boxes[:, 1]) >= self.min_box_height
+        dets = Detections(dets.boxes[keep], dets.scores[keep], dets.track_ids[keep], dets.modality, frame.index)
+        t2 = time.perf_counter()
+        # In the dark, auto-gain turns the colour image into noise: its crops would pollute the gallery.
+        lit = getattr(self.detector, "colour_ok", None)
+        mods = [m for m in frame.modalities
+                if m.value in self.embed.modalities and not (m.value == "rgb" and lit is False)]
+        crops = cut_crops(frame, dets, mods)
+        t3 = time.perf_counter()
+        observations = self.embed(crops)
+        t4 = time.perf_counter()
+        matches = self.gallery.match(observations, frame.timestamp) if observations else []
+        expired = list(getattr(self.gallery, "last_expired", []) or [])
+        t5 = time.perf_counter()
+        events = self._events(frame, dets, matches, expired)
+        by_track = {m.track_id: m.identity for m in matches}
+        identities = tuple(by_track.get(int(t), "") for t in dets.track_ids)
+        latency = {"detect": t1 - t0, "track": t2 - t1, "crop": t3 - t2, "embed": t4 - t3, "gallery": t5 - t4}
+        return FrameResult(frame, dets, identities, tuple(matches), tuple(events),
+                           detector=str(getattr(self.detector, "last_used", getattr(self.detector, "name", ""))),
+                           latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
+                           has_ground_truth=item.has_ground_truth, lit=lit)
+
+    def _events(self, frame, dets: Detections, matches: list[Match], expired: list[str]) -> list[Event]:
+        """``new`` when a track starts an identity, ``matched`` when a track is first given (or changes to) a known
+        one, ``expired`` when the gallery drops an identity; a track that keeps its identity emits nothing."""
+        boxes = {int(t): dets.boxes[i] for i, t in enumerate(dets.track_ids)}
+        out = []
+        for m in matches:
+            previous = self._track_identity.get(m.track_id)
+            if m.is_new or previous != m.identity:
+                out.append(Event("new" if m.is_new else "matched", frame.index, frame.timestamp, frame.camera_id,
+                                 m.identity, m.track_id, m.modality.value, m.space,
+                                 tuple(boxes.get(m.track_id, ())), float(m.distance)))
+            self._track_identity[m.track_id] = m.identity
+        for identity in expired:
+            out.append(Event("expired", frame.index, frame.timestamp, frame.camera_id, identity))
+            self._track_identity = {t: i for t, i in self._track_identity.items() if i != identity}
+        return out
+
+
+class SinkWorker:
+    """Hands results to a sink (the fan-out) on its own thread, in order, never dropping one."""
+
+    def __init__(self, sink: Callable[[FrameResult], None], maxsize: int = 8) -> None:
+        self.sink = sink
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="reid-stream-sinks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self.sink(item)
+            except BaseException as e:  # noqa: BLE001 - the fan-out already isolates sinks; keep the first
+                self._error = self._error or e
+
+    def put(self, result: FrameResult) -> None:
+        self._queue.put(result)
+
+    def close(self) -> None:
+        """Waits until every result is written."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            print(f"reid-stream: a sink failed: {self._error}", file=sys.stderr)
+
+
+def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[FrameResult], None], *,
+        max_frames: int | None = None, gallery_path: str | Path | None = None, save_every_s: float = 10.0,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[FrameResult], None] | None = None) -> int:
+    """Processes frames until the source ends, ``max_frames``, ``should_stop()`` or Ctrl-C.
+
+    The gallery is saved atomically to ``gallery_path`` every ``save_every_s`` seconds and at the end,
+    so a crash loses at most the last interval.
+
+    Returns:
+        Number of frames processed.
+    """
+    worker = SinkWorker(sink)
+    n, last_save = 0, time.monotonic()
+    try:
+        for item in source:
+            result = pipeline.process(item)
+            worker.put(result)
+            n += 1
+            if progress is not None:
+                progress(result)
+            if gallery_path is not None and time.monotonic() - last_save >= save_every_s:
+                save_gallery(pipeline.gallery, gallery_path)
+                last_save = time.monotonic()
+            if (max_frames is not None and n >= max_frames) or should_stop():
+                break
+    except KeyboardInterrupt:
+        print("\nreid-stream: interrupted; finishing the outputs", file=sys.stderr)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+        worker.close()
+        if gallery_path is not None:
+            save_gallery(pipeline.gallery, gallery_path)
+    return n

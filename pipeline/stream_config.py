@@ -1,0 +1,143 @@
+"""Typed config of ``reid-stream``: source, buffering, detection, tracking, gallery and outputs.
+
+Strict like every config here: unknown keys are errors naming the key. Every
+value can be overridden on the command line (``gallery.threshold=0.3``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from reidstream.pipeline.config import ConfigModel
+from reidstream.pipeline.gallery import GalleryConfig
+
+CAMERA_KINDS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "recording")
+
+
+class SourceConfig(ConfigModel):
+    """Where frames come from.
+
+    Attributes:
+        camera: Source kind (``recording`` is what ``--replay`` selects).
+        uri: Device index or path (``/dev/video2``), RTSP/HTTP URL, video file, recording directory,
+            or a RealSense / Kinect ``.bag`` / ``.db3`` / ``.mkv`` file to play back.
+        serial: RealSense serial number (None: the first device).
+        width: Requested width (live cameras).
+        height: Requested height (live cameras).
+        fps: Requested frame rate (live cameras).
+        realtime: Pace playback at the recorded speed (None: live cameras and sim at real time,
+            recordings as fast as possible).
+        sim: Sim world config YAML (``configs/sim/*.yaml``) for ``camera: sim``; None: defaults.
+        max_frames: Stop after this many frames (None: until the source ends or Ctrl-C).
+    """
+
+    camera: Literal["sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "recording"] = "sim"
+    uri: str | None = None
+    serial: str | None = None
+    width: int = Field(640, ge=16)
+    height: int = Field(480, ge=16)
+    fps: int = Field(30, ge=1)
+    realtime: bool | None = None
+    sim: str | None = None
+    max_frames: int | None = Field(None, ge=0)
+
+
+class BufferConfig(ConfigModel):
+    """Between the reader thread and processing: a live source never waits for a slow consumer.
+
+    Attributes:
+        maxsize: Frames held at most.
+        policy: ``drop_oldest`` (live default: always process the newest frame), ``drop_newest``, or
+            ``block`` (never drop; replay always uses it).
+    """
+
+    maxsize: int = Field(4, ge=1)
+    policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
+
+
+class ReconnectConfig(ConfigModel):
+    """What a live camera does when it disconnects or stalls: report, wait, reopen."""
+
+    backoff: list[float] = Field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0], min_length=1)
+    max_retries: int | None = Field(None, ge=0)
+
+
+class DetectorConfig(ConfigModel):
+    """Person detection.
+
+    Attributes:
+        kind: ``auto`` (YOLO on colour while it is bright enough, depth otherwise; depth only when the
+            bundle has no detector), ``yolo`` or ``depth`` (no weights; RGB-D sources).
+        yolo: A YOLO model file (``.pt``, ``.onnx``, ``.engine``) overriding the bundle's detector.
+        conf: YOLO confidence threshold.
+        dark_luma: Mean colour brightness (0-255) below which ``auto`` switches to depth.
+        min_box_height: Detections shorter than this (pixels) are ignored: too small to re-identify.
+    """
+
+    kind: Literal["auto", "yolo", "depth"] = "auto"
+    yolo: str | None = None
+    conf: float = Field(0.35, gt=0.0, lt=1.0)
+    dark_luma: float = Field(40.0, ge=0.0, le=255.0)
+    min_box_height: int = Field(48, ge=1)
+
+
+class TrackerConfig(ConfigModel):
+    """Short-term tracking (ByteTrack)."""
+
+    lost_track_buffer: int = Field(30, ge=1)
+    minimum_consecutive_frames: int = Field(2, ge=1)
+
+
+class OutputConfig(ConfigModel):
+    """What is written under ``--output DIR`` (nothing without a directory, except the summary).
+
+    Attributes:
+        dir: Output directory.
+        events: ``events.jsonl``: one JSON line per new / matched / expired decision.
+        mot: ``tracks.txt`` (MOT-challenge format, long-term identities) and ``gt.txt`` when the
+            source has ground truth, plus ``frames.jsonl`` for ``reid-score``.
+        video: ``annotated.mp4``: modality tiles with boxes and identities.
+        privacy: Never write colour pixels to disk (video shows depth / IR tiles only).
+        show: A live window.
+        gallery: Keep the gallery in ``DIR/gallery.npz`` (saved atomically, reloaded on restart).
+        save_every_s: Gallery save interval in seconds of processing.
+    """
+
+    dir: str | None = None
+    events: bool = True
+    mot: bool = True
+    video: bool = False
+    privacy: bool = False
+    show: bool = False
+    gallery: bool = True
+    save_every_s: float = Field(10.0, gt=0.0)
+
+
+class StreamConfig(ConfigModel):
+    """The whole ``reid-stream`` run.
+
+    Attributes:
+        bundle: Model bundle directory (None: the embedded default bundle).
+        device: ``cpu`` or ``cuda[:N]`` for the embedders.
+        enrol: Name -> image files (colour crops) of people to enrol before the stream starts.
+    """
+
+    bundle: str | None = None
+    device: str = "cpu"
+    source: SourceConfig = SourceConfig()
+    buffer: BufferConfig = BufferConfig()
+    reconnect: ReconnectConfig = ReconnectConfig()
+    detector: DetectorConfig = DetectorConfig()
+    tracker: TrackerConfig = TrackerConfig()
+    gallery: GalleryConfig = GalleryConfig()
+    output: OutputConfig = OutputConfig()
+    enrol: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _device(self) -> "StreamConfig":
+        d = self.device
+        if d != "cpu" and d != "cuda" and not (d.startswith("cuda:") and d[5:].isdigit()):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {d!r}")
+        return self

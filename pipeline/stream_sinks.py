@@ -1,0 +1,54 @@
+"""The sinks a ``reid-stream`` config asks for, behind one fan-out that never lets a failing sink stop the rest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from reidstream.pipeline.result import FrameResult
+from reidstream.pipeline.sinks.fanout import FanOut
+from reidstream.pipeline.stream_config import StreamConfig
+
+
+def _report(name: str, result: FrameResult, exc: Exception) -> None:
+    print(f"reid-stream: sink {name} failed on frame {result.index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
+                extra: Sequence[Callable[[FrameResult], None]] = ()) -> tuple[FanOut, Callable[[], bool]]:
+    """The fan-out of every configured sink, and a ``should_stop()`` that is true once the window asks to stop.
+
+    Outputs under ``out`` are appended to when they exist, so a restarted run (the gallery reloaded from
+    the same directory) continues its logs instead of losing them.
+
+    With ``output.privacy`` no sink receives colour pixels: image-writing sinks get frames without
+    colour (:class:`~reidstream.pipeline.sinks.privacy.PrivacyFilter`) and the video shows depth / IR only.
+    """
+    from reidstream.pipeline.score import FRAMES_FILE, ScoreLogSink
+    from reidstream.pipeline.sinks.jsonl import EventLogSink
+    from reidstream.pipeline.sinks.mot import GroundTruthMotSink, MotSink
+    from reidstream.pipeline.sinks.privacy import PrivacyFilter
+
+    o = cfg.output
+    sinks: list = list(extra)
+    window = None
+    if out is not None:
+        if o.events:
+            sinks.append(EventLogSink(out / "events.jsonl", append=True))
+        if o.mot:
+            sinks.append(MotSink(out / "tracks.txt", append=True))
+            sinks.append(GroundTruthMotSink(out / "gt.txt", append=True))
+            sinks.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma))
+        if o.video:
+            from reidstream.pipeline.sinks.video import AnnotatedVideoSink
+
+            video = AnnotatedVideoSink(out / "annotated.mp4", fps=fps, privacy=o.privacy)
+            sinks.append(PrivacyFilter(video) if o.privacy else video)
+    if o.show:
+        from reidstream.pipeline.sinks.display import WindowSink
+
+        window = WindowSink(privacy=o.privacy)
+        sinks.append(PrivacyFilter(window) if o.privacy else window)
+    fan = FanOut(sinks, on_error=_report)
+    return fan, (lambda: bool(window is not None and window.stop_requested))
