@@ -162,10 +162,10 @@ def _rate(rs: list[dict]) -> float | None:
 
 def _returns(frames: Sequence[_Frame], matched: list[dict[int, str]], gap: int) -> list[dict]:
     visits: dict[int, list[list[int]]] = {}
-    for k, f in enumerate(frames):
+    for k, f in enumerate(frames):  # line order is time order, also across restarts (frame indices restart at 0)
         for g in f.gt_ids:
             runs = visits.setdefault(int(g), [])
-            if runs and f.index - frames[runs[-1][-1]].index <= gap:
+            if runs and k - runs[-1][-1] <= gap:
                 runs[-1].append(k)
             else:
                 runs.append([k])
@@ -178,7 +178,7 @@ def _returns(frames: Sequence[_Frame], matched: list[dict[int, str]], gap: int) 
             condition = Counter(frames[k].condition for k in run).most_common(1)[0][0]
             if history and got:
                 established = history.most_common(1)[0][0]
-                out.append({"person": person, "frame": frames[run[0]].index, "condition": condition,
+                out.append({"person": person, "frame": frames[run[0]].index, "line": run[0] + 1, "condition": condition,
                             "previous_condition": previous_condition, "cross_modal": condition != previous_condition,
                             "identity": got.most_common(1)[0][0], "established": established,
                             "reidentified": got.most_common(1)[0][0] == established})

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -45,7 +46,8 @@ from reidstream.pipeline.sources.base import AnnotatedFrame, SourceError
 from reidstream.pipeline.types import Alignment, DepthUnit, Frame, Intrinsics, Modality
 
 PLAYBACK_SUFFIXES = (".bag", ".db3")
-_EOF_GRACE_S = 0.5  # frames still in the sensors' dispatch queues when the file reports "stopped"
+_EOF_GRACE_S = 0.1  # the file reports "stopped" once its last frames are queued; a margin on top
+_QUEUE_BYTES = 64 << 20  # playback frames queued at most (per stream: 32 to 256 captures)
 _INSTALL_HINT = "pip install pyrealsense2 (Linux also needs libusb: apt-get install libusb-1.0-0)"
 
 
@@ -204,8 +206,12 @@ class RealSenseSource:
         self.fps = float(ref.fps() or 30)
         # A native frame queue, not a Python callback: librealsense's reader then never waits for the GIL
         # (playback.pause/resume hold it while they wait for the reader), and a full queue holds the reader
-        # back instead of dropping frames.
-        self._queue = rs.frame_queue(16 * len(chosen), keep_frames=True)
+        # back instead of dropping frames. resume() waits for the reader: were the queue to fill before
+        # that wait starts, it would time out after 10 s (harmless but slow), hence a generous capacity.
+        size = sum(p.as_video_stream_profile().width() * p.as_video_stream_profile().height() * 3
+                   for _, _, p in chosen.values())
+        self._queue = rs.frame_queue(int(min(256, max(32, _QUEUE_BYTES // max(size, 1)))) * len(chosen),
+                                     keep_frames=True)
         self._sensors = [sensor for sensor, _ in by_sensor.values()]
         for sensor, profiles in by_sensor.values():
             sensor.open(profiles)
@@ -358,15 +364,27 @@ class RealSenseSource:
         if self._closed:
             return
         self._closed = True
-        for stop in ([self._pipe.stop] if self._pipe else []) + \
-                    [f for s in (self._sensors or []) for f in (s.stop, s.close)]:
-            try:
-                stop()
-            except RuntimeError:
-                pass  # already stopped (e.g. the device is gone)
-        if self.playback is not None:
-            while self._queue.poll_for_frame():
-                pass  # release the frames still queued
+        stopped, drain = threading.Event(), None
+        if self._sensors:  # a reader blocked on a full queue would never let the sensors stop: keep draining
+            drain = threading.Thread(target=self._drain, args=(stopped,), daemon=True)
+            drain.start()
+        try:
+            for stop in ([self._pipe.stop] if self._pipe else []) + \
+                        [f for s in (self._sensors or []) for f in (s.stop, s.close)]:
+                try:
+                    stop()
+                except RuntimeError:
+                    pass  # already stopped (e.g. the device is gone)
+        finally:
+            stopped.set()
+            if drain is not None:
+                drain.join(2.0)
+
+    def _drain(self, stopped: threading.Event) -> None:
+        while not stopped.is_set():
+            self._queue.try_wait_for_frame(10)
+        while self._queue.poll_for_frame():
+            pass  # release the frames still queued
 
     def __enter__(self) -> "RealSenseSource":
         return self

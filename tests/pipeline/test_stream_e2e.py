@@ -122,3 +122,44 @@ def test_privacy_mode_writes_no_colour(recording, tmp_path):
 def test_bad_config_key_is_named(recording, tmp_path):
     r = cli("--replay", recording, "--output", tmp_path / "x", "gallery.treshold=0.3", check=False)
     assert r.returncode == 2 and "gallery.treshold" in r.stderr
+
+
+def test_gallery_survives_a_kill(recording, tmp_path):
+    """SIGKILL mid-run: the gallery on disk is the last complete save, and a restart reloads it."""
+    import signal
+    import time
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([shutil.which("reid-stream"), "--replay", str(recording), "--output", str(out),
+                             "output.save_every_s=0.2", "source.realtime=true"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (out / "gallery.npz").is_file():
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = load_gallery(out / "gallery.npz")  # complete and readable, never half-written
+    r = cli("--replay", recording, "--output", out, "--max-frames", "10")
+    assert f"gallery reloaded from {out / 'gallery.npz'} ({len(saved)} identities)" in r.stderr
+
+
+def test_enrolled_person_is_in_the_gallery_by_name(recording, tmp_path):
+    """Enrolment from colour crops through the config: a pinned, named identity before the first frame."""
+    from reidstream.pipeline.sources.recording import RecordingSource
+
+    item = next(iter(RecordingSource(recording, start=30, max_frames=1)))
+    a = max(item.annotations, key=lambda a: a.visible)
+    x1, y1, x2, y2 = (int(v) for v in a.box)
+    crop = tmp_path / "alice.png"
+    cv2.imwrite(str(crop), cv2.cvtColor(item.frame.rgb[y1:y2, x1:x2], cv2.COLOR_RGB2BGR))
+    cfg = tmp_path / "stream.yaml"
+    cfg.write_text(f"enrol:\n  alice: ['{crop}']\n")
+    out = tmp_path / "run"
+    cli("--replay", recording, "--config", cfg, "--output", out, "--max-frames", "5")
+    gallery = load_gallery(out / "gallery.npz")
+    assert "alice" in gallery.identities() and gallery.is_pinned("alice")
+    r = cli("--replay", recording, "--config", cfg, "--output", tmp_path / "bad", "--max-frames", "1",
+            "enrol={bob: [missing.png]}", check=False)
+    assert r.returncode == 2 and "missing.png: enrolment image not found" in r.stderr

@@ -183,7 +183,7 @@ def test_open_camera_registry(tmp_path, sim_config):
     assert set(CAMERAS) == {"realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "sim", "recording"}
     with pytest.raises(ValueError, match="unknown camera kind 'lidar'"):
         open_camera("lidar")
-    with open_camera("sim", config={"camera": {"width": 64, "height": 48}, "crowd": {"people": 1}},
+    with open_camera("sim", config={"camera": {"width": 64, "height": 48}, "crowd": {"people": 1, "population": 4}},
                      max_frames=2) as src:
         frames = [a.frame for a in src]
     assert len(frames) == 2 and frames[0].size == (64, 48) and frames[1].index == 1
