@@ -163,3 +163,18 @@ def test_enrolled_person_is_in_the_gallery_by_name(recording, tmp_path):
     r = cli("--replay", recording, "--config", cfg, "--output", tmp_path / "bad", "--max-frames", "1",
             "enrol={bob: [missing.png]}", check=False)
     assert r.returncode == 2 and "missing.png: enrolment image not found" in r.stderr
+
+
+def test_yolo_detector_from_a_model_file_runs_in_the_stream(recording, tmp_path):
+    """detector.kind=yolo with an ONNX YOLO (untrained, built from its yaml: wiring only, no weights here)."""
+    ultralytics = pytest.importorskip("ultralytics", reason="needs ultralytics: pip install 'reid-stream[detect]'")
+    model = ultralytics.YOLO("yolov8n.yaml")
+    model.model.names = {0: "person", **{i: f"class{i}" for i in range(1, 80)}}
+    model.save(str(tmp_path / "yolo.pt"))
+    onnx_path = ultralytics.YOLO(str(tmp_path / "yolo.pt")).export(format="onnx", imgsz=160, dynamic=True,
+                                                                   verbose=False)
+    out = tmp_path / "run"
+    r = cli("--replay", recording, "--output", out, "--max-frames", "5", "detector.kind=yolo",
+            f"detector.yolo={onnx_path}")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames_processed"] == 5 and "yolo-rgb 5 frames" in r.stdout  # YOLO ran on every frame
