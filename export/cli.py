@@ -12,6 +12,7 @@ EPILOG = """examples:
   reid-export bundle runs/distill/best.pt runs/lupi/best.pt --out models/my-bundle
   reid-export bundle runs/distill/best.pt --out models/trt --runtimes torch,onnx,tensorrt --precision fp16
   reid-export verify models/my-bundle            # crops from each model's own training data (test split)
+  reid-export calibrate models/my-bundle         # open-set threshold per model, stored in the manifest
   reid-export benchmark models/my-bundle --batches 1 8 32
   reid-export triton models/my-bundle --out triton-repo
 """
@@ -53,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="attach evaluation metrics (reid-eval's metrics.json) to a checkpoint's model")
     b.add_argument("--force", action="store_true", help="replace an existing bundle (after the new one is complete)")
     b.add_argument("--verify", action="store_true", help="run `verify` on the new bundle")
+    b.add_argument("--calibrate", action="store_true", help="run `calibrate` on the new bundle")
+
+    c = sub.add_parser("calibrate", help="open-set threshold per model from held-out identities, into the manifest")
+    _bundle_arg(c)
+    c.add_argument("--data", type=Path, help="validation dataset root (default: each model's training data)")
+    c.add_argument("--layout", help="layout of --data")
+    c.add_argument("--trial", type=int, help="RegDB trial")
+    c.add_argument("--split", default="test", help="split of identities unseen in training (default test)")
+    c.add_argument("--limit", type=int, default=300, help="crops per modality")
+    c.add_argument("--far", type=float, default=0.01, help="target false-accept rate of strangers (default 0.01)")
 
     v = sub.add_parser("verify", help="parity of every runtime against PyTorch on real crops")
     _bundle_arg(v)
@@ -124,6 +135,11 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
                            detector_modalities=_split(a.detector_modalities), detector_imgsz=a.detector_imgsz,
                            eval_metrics=metrics, force=a.force, progress=_say)
     print(_describe(bundle))
+    if a.calibrate:
+        code = _cmd_calibrate(argparse.Namespace(bundle=a.out, data=None, layout=None, trial=None, split="test",
+                                                 limit=300, far=0.01))
+        if code:
+            return code
     if a.verify:
         return _cmd_verify(argparse.Namespace(bundle=a.out, data=None, layout=None, trial=None, split="test",
                                               limit=200, topk=5, min_cosine=None, min_topk=None, device="cpu",
@@ -131,11 +147,10 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_verify(a: argparse.Namespace) -> int:
-    from reidstream.export.verify import dataset_crops, verify_bundle
-    from reidstream.pipeline.bundle import load_bundle
+def _eval_crops(bundle, a: argparse.Namespace) -> dict:
+    """Model id -> modality -> crops of the evaluation set (``--data`` or the model's own training data)."""
+    from reidstream.export.verify import dataset_crops
 
-    bundle = load_bundle(a.bundle)
     crops = {}
     for model in bundle.manifest.models:
         mods = sorted({e.modality for e in bundle.embedders() if e.model == model.id})
@@ -148,6 +163,15 @@ def _cmd_verify(a: argparse.Namespace) -> int:
                              f"LAYOUT of an evaluation set holding {', '.join(mods)} crops")
         crops[model.id] = dataset_crops(layout, root, mods, split=a.split, limit=a.limit,
                                         trial=a.trial or data.get("trial"))
+    return crops
+
+
+def _cmd_verify(a: argparse.Namespace) -> int:
+    from reidstream.export.verify import verify_bundle
+    from reidstream.pipeline.bundle import load_bundle
+
+    bundle = load_bundle(a.bundle)
+    crops = _eval_crops(bundle, a)
     report = verify_bundle(bundle, crops, k=a.topk, min_cosine=a.min_cosine, min_topk=a.min_topk, device=a.device,
                            progress=_say)
     print(report.table())
@@ -156,6 +180,23 @@ def _cmd_verify(a: argparse.Namespace) -> int:
         a.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     print("verify: PASS" if report.ok else "verify: FAIL (a figure is below its threshold)")
     return 0 if report.ok else 1
+
+
+def _cmd_calibrate(a: argparse.Namespace) -> int:
+    from reidstream.export.calibrate import calibrate_model, write_thresholds
+    from reidstream.pipeline.bundle import load_bundle
+
+    bundle = load_bundle(a.bundle)
+    results = {}
+    for model_id, sets in _eval_crops(bundle, a).items():
+        _say(f"{model_id}: calibrating on {', '.join(f'{len(c.crops)} {m}' for m, c in sets.items())} crops")
+        results[model_id] = r = calibrate_model(bundle, model_id, sets, far=a.far)
+        print(f"{model_id:<12} open-set threshold {r['threshold']:.4f} (cosine distance): strangers accepted "
+              f"{100 * r['far']:.1f}%, same person accepted {100 * r['tar']:.1f}%; equal error rate "
+              f"{100 * r['eer']:.1f}% at {r['eer_threshold']:.4f}; {r['genuine']} same-person and "
+              f"{r['impostor']} different-person pairs")
+    write_thresholds(bundle, results)
+    return 0
 
 
 def _cmd_benchmark(a: argparse.Namespace) -> int:
@@ -206,7 +247,7 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bundle": _cmd_bundle, "verify": _cmd_verify, "benchmark": _cmd_benchmark, "triton": _cmd_triton,
+COMMANDS = {"bundle": _cmd_bundle, "verify": _cmd_verify, "calibrate": _cmd_calibrate, "benchmark": _cmd_benchmark, "triton": _cmd_triton,
             "inspect": _cmd_inspect}
 
 

@@ -67,14 +67,22 @@ def build_tracker(cfg: StreamConfig, fps: float):
                    minimum_consecutive_frames=cfg.tracker.minimum_consecutive_frames)
 
 
-def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage) -> Gallery:
+def gallery_config(cfg: StreamConfig, bundle: Bundle):
+    """The gallery settings, with the bundle's calibrated open-set threshold when ``threshold_from`` is ``bundle``."""
+    calibrated = [m.open_set_threshold for m in bundle.manifest.models if m.open_set_threshold is not None]
+    if cfg.threshold_from == "bundle" and calibrated:
+        return cfg.gallery.model_copy(update={"threshold": float(min(calibrated))})
+    return cfg.gallery
+
+
+def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle: Bundle) -> Gallery:
     """A fresh gallery, or the one saved in the output directory (restart after a crash), plus enrolments."""
     path = out / "gallery.npz" if out is not None and cfg.output.gallery else None
     if path is not None and path.is_file():
         gallery = load_gallery(path)
         print(f"reid-stream: gallery reloaded from {path} ({len(gallery)} identities)", file=sys.stderr)
     else:
-        gallery = Gallery.from_config(cfg.gallery)
+        gallery = Gallery.from_config(gallery_config(cfg, bundle))
     for name, files in cfg.enrol.items():
         if name in gallery:
             continue
@@ -96,7 +104,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    gallery = build_gallery(cfg, out, embed)
+    gallery = build_gallery(cfg, out, embed, bundle)
     source, fps = open_stream_source(cfg)
     summary = SummarySink()
     sinks, stop = build_sinks(cfg, out, fps, extra=[summary])

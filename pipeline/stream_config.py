@@ -122,9 +122,13 @@ class StreamConfig(ConfigModel):
         bundle: Model bundle directory (None: the embedded default bundle).
         device: ``cpu`` or ``cuda[:N]`` for the embedders.
         enrol: Name -> image files (colour crops) of people to enrol before the stream starts.
+        threshold_from: ``bundle``: the open-set threshold calibrated into the bundle (``reid-export
+            calibrate``; the smallest over its models), or ``gallery.threshold`` where the bundle has none;
+            ``config``: always ``gallery.threshold``.
     """
 
     bundle: str | None = None
+    threshold_from: Literal["bundle", "config"] = "bundle"
     device: str = "cpu"
     source: SourceConfig = SourceConfig()
     buffer: BufferConfig = BufferConfig()
