@@ -9,16 +9,7 @@ from pathlib import Path
 
 from reidstream.pipeline.config import ConfigError, load_config, parse_args_with_overrides
 
-CAMERAS = ("sim", "realsense", "kinect", "ir", "thermal", "webcam")
-_BUILT_CAMERAS = ("sim",)
-
-
-def _not_built(prog: str, what: str) -> int:
-    print(f"{prog}: {what} is not built yet in this version of reid-stream (it lands with the live "
-          f"pipeline: camera sources, detection, embedding and the cross-modal gallery).\n"
-          f"Available now: 'reid-synth preview', 'reid-synth sequence', 'reid-record --camera sim'.",
-          file=sys.stderr)
-    return 2
+STREAM_CAMERAS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video")
 
 
 def stream_parser() -> argparse.ArgumentParser:
@@ -49,9 +40,6 @@ def stream_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N for the embedders")
     return p
-
-
-STREAM_CAMERAS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video")
 
 
 def stream_config_from_args(args: argparse.Namespace):
@@ -104,9 +92,12 @@ def record_parser() -> argparse.ArgumentParser:
         "docs/recording-format.md). Ctrl-C stops and keeps every complete frame. Source config values (for sim: configs/sim/*.yaml keys) "
         "can be overridden with key=value arguments, e.g. crowd.people=6 lighting.level=0.05.")
     p.add_argument("out", type=Path, help="output recording directory")
-    p.add_argument("--camera", choices=CAMERAS, default="sim", help="source camera (default: sim)")
+    p.add_argument("--camera", choices=STREAM_CAMERAS, default="sim", help="source camera (default: sim)")
+    p.add_argument("--uri", help="device index/path, URL or file of the camera (e.g. 0, /dev/video2)")
+    p.add_argument("--serial", help="RealSense serial number")
     p.add_argument("--frames", type=int, help="stop after this many frames (default: until Ctrl-C)")
-    p.add_argument("--config", type=Path, help="source config YAML (for sim: configs/sim/*.yaml)")
+    p.add_argument("--config", type=Path, help="source config YAML (sim: configs/sim/*.yaml; other cameras: the "
+                   "source section of configs/stream/default.yaml)")
     p.add_argument("--colour-format", choices=["png", "jpg"], default="png",
                    help="lossless PNG (default) or JPEG for long recordings")
     p.add_argument("--realtime", action="store_true", help="pace the simulated camera at its frame rate")
@@ -117,23 +108,33 @@ def record_parser() -> argparse.ArgumentParser:
 def record_main(argv: list[str] | None = None) -> int:
     """Entry point of ``reid-record``."""
     args = parse_args_with_overrides(record_parser(), argv)
-    if args.camera not in _BUILT_CAMERAS:
-        return _not_built("reid-record", f"the '{args.camera}' camera source")
     from reidstream.pipeline.recording import record
     from reidstream.pipeline.sim.config import SimConfig
+    from reidstream.pipeline.sources.base import SourceError
     from reidstream.pipeline.sources.sim import SimSource
 
     try:
-        cfg = load_config(SimConfig, args.config, args.overrides)
-        source = SimSource.from_config(cfg, max_frames=args.frames, realtime=args.realtime)
+        if args.camera == "sim":
+            cfg = load_config(SimConfig, args.config, args.overrides)
+            source = SimSource.from_config(cfg, max_frames=args.frames, realtime=args.realtime)
+        else:
+            from reidstream.pipeline.sources.live import open_from_config
+            from reidstream.pipeline.stream_config import SourceConfig
+
+            flags = {"camera": args.camera, "uri": args.uri, "serial": args.serial, "max_frames": args.frames}
+            source = open_from_config(load_config(SourceConfig, args.config, [
+                *(f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None), *args.overrides]))
 
         def progress(n: int) -> None:
             print(f"\r  recorded {n} frames" + (f"/{args.frames}" if args.frames else ""), end="",
                   file=sys.stderr, flush=True)
 
-        n = record(source, args.out, max_frames=args.frames, progress=progress, 
-                   overwrite=args.overwrite, colour_format=args.colour_format, description=f"reid-record --camera {args.camera}")
-    except (ConfigError, FileExistsError, ValueError) as e:
+        try:
+            n = record(source, args.out, max_frames=args.frames, progress=progress, overwrite=args.overwrite,
+                       colour_format=args.colour_format, description=f"reid-record --camera {args.camera}")
+        finally:
+            source.close()
+    except (ConfigError, FileExistsError, ValueError, SourceError) as e:
         print(f"reid-record: error: {e}", file=sys.stderr)
         return 2
     print(f"\nwrote {n} frames to {args.out}", file=sys.stderr)

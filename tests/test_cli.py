@@ -124,3 +124,21 @@ def test_eval_names_missing_or_foreign_checkpoint(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     r = run("reid-eval", str(bad))
     assert r.returncode == 1 and "bad.pt" in r.stderr
+
+
+def test_record_from_an_opencv_video_file(tmp_path):
+    """reid-record records any camera source: here a video file read as the colour stream (real OpenCV I/O)."""
+    import numpy as np
+
+    video = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    out = tmp_path / "rec"
+    r = run("reid-record", str(out), "--camera", "video", "--uri", str(video), "--frames", "4")
+    assert r.returncode == 0, r.stderr[-2000:]
+    frames = list(RecordingSource(out))
+    assert len(frames) == 4 and frames[0].frame.rgb.shape == (48, 64, 3)
+    r = run("reid-record", str(tmp_path / "rec2"), "--camera", "video", "--uri", str(tmp_path / "missing.avi"))
+    assert r.returncode == 2 and "missing.avi" in r.stderr
