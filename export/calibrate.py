@@ -85,8 +85,8 @@ def write_thresholds(bundle: Bundle, results: Mapping[str, Mapping[str, float]])
     The model files are untouched, so their checksums stay valid.
     """
     import json
-    import os
 
+    from reidstream.pipeline.atomic import atomic_write_text
     from reidstream.pipeline.bundle import MANIFEST, load_bundle
 
     data = bundle.manifest.model_dump(mode="json")
@@ -95,8 +95,5 @@ def write_thresholds(bundle: Bundle, results: Mapping[str, Mapping[str, float]])
             r = dict(results[m["id"]])
             m["open_set_threshold"] = round(float(r["threshold"]), 6)
             m["metrics"] = dict(m.get("metrics") or {}, open_set=r)
-    path = bundle.root / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(bundle.root / MANIFEST, json.dumps(data, indent=2) + "\n")
     return load_bundle(bundle.root)

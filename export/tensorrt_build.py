@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from reidstream.pipeline.atomic import atomic_write_bytes
 from reidstream.pipeline.bundle import BatchRange, BundleError, EngineInfo
 
 LOG = logging.getLogger(__name__)
@@ -104,10 +104,7 @@ def _make_calibrator(trt, torch, data: np.ndarray, batch_size: int, cache: Path 
 
         def write_calibration_cache(self, blob) -> None:
             if self.cache is not None:
-                self.cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self.cache.with_name(self.cache.name + ".tmp")
-                tmp.write_bytes(bytes(blob))
-                os.replace(tmp, self.cache)
+                atomic_write_bytes(self.cache, bytes(blob))
 
     return _Calibrator()
 
@@ -194,7 +191,7 @@ def build_engine(onnx_path: Path, engine_path: Path, *, input_name: str, input_s
     if serialized is None:
         detail = "; ".join(errors[-5:]) or "see the TensorRT log"
         raise RuntimeError(f"{onnx_path}: TensorRT failed to build a {precision} engine ({detail})")
-    _write_atomic(engine_path, serialized)
+    atomic_write_bytes(engine_path, memoryview(serialized))  # IHostMemory supports the buffer protocol
     say(f"wrote {engine_path} ({engine_path.stat().st_size / 1e6:.1f} MB)")
     return info
 
@@ -220,17 +217,6 @@ def _check_network(network, onnx_path: Path, input_name: str, input_shape: tuple
     if shape[0] != -1 and not batch.min == batch.max == shape[0]:
         raise ValueError(f"{onnx_path}: input {input_name!r} has a fixed batch of {shape[0]}; export it with a "
                          f"dynamic batch axis for batches {batch.min}..{batch.max}")
-
-
-def _write_atomic(path: Path, blob) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)  # IHostMemory supports the buffer protocol
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 __all__ = ["PRECISIONS", "build_engine", "tensorrt_available"]

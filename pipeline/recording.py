@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Mapping
 import cv2
 import numpy as np
 
+from reidstream.pipeline.atomic import atomic_write_bytes
 from reidstream.pipeline.sources.base import AnnotatedFrame, Source, SourceError
 from reidstream.pipeline.types import Alignment, DepthUnit, Frame, Intrinsics, Modality
 
@@ -192,16 +193,6 @@ def decode_image(data: bytes, name: str) -> np.ndarray | None:
     return img
 
 
-def _atomic_write(path: Path, data: bytes, fsync: bool = False) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def check_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Checks that a recording may be written at ``path``, deleting an old one if ``overwrite``.
 
@@ -313,7 +304,7 @@ class RecordingWriter:
 
     def _dump_meta(self) -> None:
         text = json.dumps(self._meta.to_dict(), indent=2) + "\n"
-        _atomic_write(self.path / META_FILE, text.encode("utf-8"), fsync=True)
+        atomic_write_bytes(self.path / META_FILE, text.encode("utf-8"))
 
     def _check(self, f: Frame) -> dict[Modality, np.ndarray]:
         """Validates a frame against the recording; returns the images to store."""
@@ -368,7 +359,7 @@ class RecordingWriter:
                 name = self._meta.filename(m, f.index)
                 data = encode_image(self._meta, m, img, self._png, self._jpeg)
                 files[m.value] = name
-                _atomic_write(self.path / name, data)
+                atomic_write_bytes(self.path / name, data, fsync=False)
         except BaseException:
             for name in files.values():  # never leave a partial frame's files behind
                 for p in (self.path / name, self.path / (name + ".tmp")):

@@ -18,7 +18,6 @@ method, the teacher checkpoint or the training data.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,6 +25,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from reidstream.pipeline.atomic import atomic_file
 from reidstream.training.data.transforms import Preprocess
 from reidstream.training.methods._common import EmbeddingHead, ZeroPadInput
 from reidstream.training.models import ReIDNet, TwoStreamNet, VINet
@@ -38,12 +38,9 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> Path:
 
     A run killed while saving leaves the previous checkpoint intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(dict(payload, format=FORMAT), tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_file(path, "wb") as f:
+        torch.save(dict(payload, format=FORMAT), f)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

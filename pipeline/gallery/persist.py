@@ -12,13 +12,12 @@ complete file or the new one, never a partial file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from reidstream.pipeline.atomic import atomic_file
 from reidstream.pipeline.gallery.index import MODALITIES
 from reidstream.pipeline.gallery.store import Gallery
 
@@ -35,27 +34,8 @@ def save_gallery(gallery: Gallery, path: str | Path) -> Path:
     meta, arrays = gallery.state()
     meta = {"format": FORMAT, "modalities": [m.value for m in MODALITIES], **meta}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
     return path
 
 

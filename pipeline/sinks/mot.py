@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from reidstream.pipeline.atomic import atomic_write_text
 from reidstream.pipeline.result import FrameResult
 from reidstream.pipeline.sinks.fanout import SinkBase
 from reidstream.pipeline.sinks.jsonl import open_text_output
@@ -88,9 +89,7 @@ class _MotFile(SinkBase):
 
     def _write_ids(self) -> None:
         doc = {"format": IDS_FORMAT, "id_source": self.id_source, "mot_file": self.path.name, "ids": self.ids}
-        tmp = self.ids_path.with_name(self.ids_path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.ids_path)
+        atomic_write_text(self.ids_path, json.dumps(doc, indent=1) + "\n", fsync=False)
         self._dirty = False
 
     def _lines(self, result: FrameResult) -> list[str]:

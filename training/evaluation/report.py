@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from reidstream.pipeline.atomic import atomic_write_text
 
 _METRICS = ("rank-1", "rank-5", "rank-10", "mAP")
 
@@ -62,20 +63,8 @@ def write_json(path: str | os.PathLike, payload) -> Path:
     Returns:
         The destination path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, title: str = "CMC") -> Path:
