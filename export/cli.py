@@ -58,20 +58,12 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="open-set threshold per model from held-out identities, into the manifest")
     _bundle_arg(c)
-    c.add_argument("--data", type=Path, help="validation dataset root (default: each model's training data)")
-    c.add_argument("--layout", help="layout of --data")
-    c.add_argument("--trial", type=int, help="RegDB trial")
-    c.add_argument("--split", default="test", help="split of identities unseen in training (default test)")
-    c.add_argument("--limit", type=int, default=300, help="crops per modality")
+    _data_args(c, limit=300)
     c.add_argument("--far", type=float, default=0.01, help="target false-accept rate of strangers (default 0.01)")
 
     v = sub.add_parser("verify", help="parity of every runtime against PyTorch on real crops")
     _bundle_arg(v)
-    v.add_argument("--data", type=Path, help="evaluation dataset root (default: each model's training data)")
-    v.add_argument("--layout", help="layout of --data")
-    v.add_argument("--trial", type=int, help="RegDB trial")
-    v.add_argument("--split", default="test", help="split to take crops from (default test)")
-    v.add_argument("--limit", type=int, default=200, help="crops per modality")
+    _data_args(v, limit=200)
     v.add_argument("--topk", type=int, default=5)
     v.add_argument("--min-cosine", type=float, help="fail below this cosine (default per precision: fp32 0.9999)")
     v.add_argument("--min-topk", type=float, help="fail below this fraction of identical top-k lists (fp32: 1.0)")
@@ -99,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _bundle_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path, help="model bundle directory")
+
+
+def _data_args(p: argparse.ArgumentParser, limit: int) -> None:
+    """Where crops of identities unseen in training come from (``verify``, ``calibrate``)."""
+    p.add_argument("--data", type=Path, help="evaluation dataset root (default: each model's training data)")
+    p.add_argument("--layout", help="layout of --data")
+    p.add_argument("--trial", type=int, help="RegDB trial")
+    p.add_argument("--split", default="test", help="split of identities unseen in training (default test)")
+    p.add_argument("--limit", type=int, default=limit, help=f"crops per modality (default {limit})")
 
 
 def _split(text: str) -> list[str]:

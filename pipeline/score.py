@@ -81,16 +81,6 @@ class ScoreLogSink(SinkBase):
         self._f.close()
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
-
-
 @dataclass(frozen=True)
 class _Frame:
     index: int
@@ -127,15 +117,15 @@ def read_frames(path: str | Path) -> list[_Frame]:
 
 def score(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15) -> dict[str, Any]:
     """IDF1, identity switches and the (cross-modal) re-identification rate of a run."""
-    from trackers.eval import compute_clear_metrics, compute_identity_metrics
+    from scipy.optimize import linear_sum_assignment
+    from trackers.eval import box_iou, compute_clear_metrics, compute_identity_metrics
 
     codes: dict[str, int] = {}
     gt_ids, pr_ids, sims = [], [], []
     matched: list[dict[int, str]] = []  # per frame: gt identity -> pipeline identity (IoU assignment)
-    from scipy.optimize import linear_sum_assignment
-
     for f in frames:
-        s = _iou(f.gt_boxes, f.pred_boxes)
+        s = box_iou(f.gt_boxes, f.pred_boxes) if len(f.gt_boxes) and len(f.pred_boxes) else \
+            np.zeros((len(f.gt_boxes), len(f.pred_boxes)))
         gt_ids.append(f.gt_ids)
         pr_ids.append(np.array([codes.setdefault(p, len(codes) + 1) for p in f.pred_ids], int))
         sims.append(s)
