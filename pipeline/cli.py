@@ -48,8 +48,13 @@ def stream_config_from_args(args: argparse.Namespace):
 
     flags: dict = {}
     if args.replay is not None:
-        flags["source.camera"] = "recording" if args.replay.is_dir() else (
-            "kinect" if args.replay.suffix.lower() == ".mkv" else "realsense")
+        from reidstream.pipeline.stream_sources import PLAYBACK_SUFFIXES
+
+        kind = "recording" if args.replay.is_dir() else PLAYBACK_SUFFIXES.get(args.replay.suffix.lower())
+        if kind is None:
+            raise ValueError(f"--replay {args.replay}: expected a recording directory or a "
+                             f"{', '.join(sorted(PLAYBACK_SUFFIXES))} file")
+        flags["source.camera"] = kind
         flags["source.uri"] = str(args.replay)
     elif args.camera is not None:
         flags["source.camera"] = args.camera

@@ -178,3 +178,8 @@ def test_yolo_detector_from_a_model_file_runs_in_the_stream(recording, tmp_path)
             f"detector.yolo={onnx_path}")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_processed"] == 5 and "yolo-rgb 5 frames" in r.stdout  # YOLO ran on every frame
+
+
+def test_replay_of_an_unknown_file_type_is_refused(tmp_path):
+    r = cli("--replay", tmp_path / "clip.avi", check=False)
+    assert r.returncode == 2 and "clip.avi: expected a recording directory or a .bag, .db3, .mkv file" in r.stderr
