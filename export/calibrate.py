@@ -1,99 +1,106 @@
-"""Open-set threshold of a model, calibrated on held-out identities and stored in the bundle.
+"""``reid-export calibrate``: the gallery's evidence calibration, made on tracks and stored in the bundle.
 
-The live gallery calls a track a new person when its cosine distance to every known
-identity exceeds a threshold. For each model, all crops of its modalities from a
-validation set (identities not seen in training) are embedded; pairs of the same
-person are *genuine*, pairs of different people *impostor*, over every
-modality combination of the model's space (so the threshold holds for colour-to-
-depth as well as colour-to-colour comparisons). The threshold is set at a target
-false-accept rate (default 1 %): a stranger must rarely be merged into someone
-else's identity, since a merged identity corrupts every later match, while a
-missed match only starts a new identity. The genuine-accept rate at that point and
-the equal error rate are stored with it.
+The live gallery turns every cue (each embedding pair, colour statistics, height, width) into a
+log-likelihood ratio and sums them (:mod:`reidstream.pipeline.gallery.calibration`). Those mappings, the
+fusion weights and the open-set threshold are fitted here on tracks with ground truth, cut by the
+pipeline's own detector, tracker and crop function (:func:`~reidstream.pipeline.eval.collect.collect_tracks`):
+
+* from labelled recordings (``--recordings``), e.g. of the site the system will run at; or
+* by default from simulated day-night sequences of a population that is neither the default bundle's
+  training people (population 0) nor the evaluation people of ``reid-stream-eval`` (population 7).
+
+The calibration goes into ``manifest.json`` (key ``calibration``) atomically; the model files are
+untouched, so their checksums stay valid.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+import json
+from pathlib import Path
+from typing import Callable, Sequence
 
-import numpy as np
+from reidstream.export.evidence import fit_calibration
+from reidstream.pipeline.bundle import MANIFEST, Bundle, load_bundle
+from reidstream.pipeline.gallery.calibration import Calibration
 
-from reidstream.export.verify import CropSet
-from reidstream.pipeline.bundle import Bundle, BundleError
-from reidstream.pipeline.embed import open_embedder
+SIM_CONFIG = "configs/sim/day-night.yaml"
+SIM_SETTINGS = {"camera.fps": 15, "lighting.period_s": 40, "crowd.return_prob": 0.6}
 
 
-def equal_error_threshold(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
-    """``(threshold, equal error rate)`` for distances: accept ``d <= threshold``.
+def sim_recordings(seeds: Sequence[int], frames: int, population_seed: int, work: Path,
+                   progress: Callable[[str], None]) -> list[Path]:
+    """Renders (or reuses) the simulated calibration sequences; returns their directories."""
+    from reidstream.pipeline.eval.suite import Part, render
+
+    out = []
+    for seed in seeds:
+        overrides = (f"seed={seed}", f"crowd.population_seed={population_seed}",
+                     *(f"{k}={v}" for k, v in SIM_SETTINGS.items()))
+        rec = work / f"day-night-p{population_seed}-s{seed}"
+        part = Part("calibration", seed, "day-night", frames, SIM_CONFIG, overrides, rec, rec)
+        if render(part, progress):
+            progress(f"rendered {rec}")
+        out.append(rec)
+    return out
+
+
+def front_end(bundle: Bundle, overrides: Sequence[str] = ()):
+    """The live pipeline's stages up to the gallery (detector, body meter, tracker, embedders), as configured."""
+    from reidstream.pipeline.app import build_body, build_detector, build_tracker
+    from reidstream.pipeline.config import load_config
+    from reidstream.pipeline.embed.stage import EmbedStage
+    from reidstream.pipeline.runner import Pipeline
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    cfg = load_config(StreamConfig, None, list(overrides))
+    embed = EmbedStage.from_bundle(bundle, device=cfg.device)
+    return cfg, lambda fps: Pipeline(build_detector(cfg, bundle), build_tracker(cfg, fps), embed, None,
+                                     min_box_height=cfg.detector.min_box_height, body=build_body(cfg))
+
+
+def calibrate_bundle(bundle_dir: str | Path, recordings: Sequence[Path] = (), *, sim_seeds: Sequence[int] = (101, 102, 103),
+                     sim_frames: int = 1800, population_seed: int = 3, work: Path = Path("runs/calibration"),
+                     false_merge_rate: float = 0.05, min_auc: float = 0.6, overrides: Sequence[str] = (),
+                     progress: Callable[[str], None] = print) -> Calibration:
+    """Collects tracks, fits the calibration and writes it into the bundle's manifest; returns it.
 
     Raises:
-        ValueError: no genuine or no impostor distances.
+        BundleError: not a valid bundle.
+        ValueError: a recording without ground truth, or too little data (the message says which).
     """
-    if len(genuine) == 0 or len(impostor) == 0:
-        raise ValueError("calibration needs both same-person and different-person pairs (two or more identities, "
-                         "two or more crops of someone)")
-    candidates = np.unique(np.concatenate([genuine, impostor]))
-    g, i = np.sort(genuine), np.sort(impostor)
-    false_reject = 1.0 - np.searchsorted(g, candidates, side="right") / len(g)
-    false_accept = np.searchsorted(i, candidates, side="right") / len(i)
-    k = int(np.argmin(np.abs(false_reject - false_accept)))
-    return float(candidates[k]), float((false_reject[k] + false_accept[k]) / 2)
+    from reidstream.pipeline.eval.collect import collect_tracks
+    from reidstream.pipeline.recording import read_meta
+
+    bundle = load_bundle(bundle_dir)
+    recs = [Path(r) for r in recordings]
+    if not recs:
+        recs = sim_recordings(sim_seeds, sim_frames, population_seed, Path(work), progress)
+        source = (f"reid-export calibrate --sim-seeds {' '.join(map(str, sim_seeds))} --sim-frames {sim_frames} "
+                  f"--population-seed {population_seed} ({SIM_CONFIG}, {SIM_SETTINGS})")
+    else:
+        source = "reid-export calibrate --recordings " + " ".join(r.name for r in recs)
+    cfg, make = front_end(bundle, overrides)
+    records = []
+    for rec in recs:
+        fps = float(read_meta(rec).fps or 15.0)
+        got = collect_tracks(rec, make(fps), pending_s=cfg.gallery.pending_s, min_frames=cfg.gallery.min_frames,
+                             progress=progress)
+        progress(f"{rec}: {len(got)} tracks, {len({r.person for r in got if r.person >= 0})} people")
+        records += got
+    cal = fit_calibration(records, false_merge_rate=false_merge_rate, min_auc=min_auc, source=source,
+                          progress=progress)
+    write_calibration(bundle, cal)
+    return cal
 
 
-def threshold_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float) -> tuple[float, float]:
-    """``(threshold, genuine accept rate)``: the largest distance accepting at most ``far`` of impostor pairs."""
-    if len(genuine) == 0 or len(impostor) == 0:
-        raise ValueError("calibration needs both same-person and different-person pairs")
-    if not 0 < far < 1:
-        raise ValueError(f"far: expected a rate in (0, 1), got {far}")
-    i = np.sort(impostor)
-    k = int(np.floor(far * len(i)))
-    threshold = float(i[k] - 1e-6) if k < len(i) else float(i[-1])
-    return threshold, float(np.mean(genuine <= threshold))
-
-
-def calibrate_model(bundle: Bundle, model_id: str, crops: Mapping[str, CropSet], *, far: float = 0.01,
-                    device: str = "cpu") -> dict[str, float]:
-    """Embeds ``crops`` with the model's networks; returns the threshold at false-accept rate ``far`` and figures
-    (``threshold``, ``far``, ``tar``, ``eer``, ``eer_threshold``, ``genuine``, ``impostor`` pair counts)."""
-    entries = {}
-    for e in bundle.embedders():
-        if e.model == model_id and e.modality in crops and e.runtime in ("onnx", "torch"):
-            entries.setdefault(e.modality, e)
-    if not entries:
-        raise BundleError(f"{bundle.root}: no ONNX or PyTorch network of model {model_id!r} for the calibration "
-                          f"crops' modalities {sorted(crops)}")
-    vecs, pids = [], []
-    for m, e in entries.items():
-        vecs.append(open_embedder(bundle, e, device).embed(crops[m].crops))
-        pids.append(crops[m].pids)
-    v, p = np.concatenate(vecs), np.concatenate(pids)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    d = 1.0 - v @ v.T
-    upper = np.triu_indices(len(v), k=1)
-    same = (p[:, None] == p[None, :])[upper]
-    genuine, impostor = d[upper][same], d[upper][~same]
-    eer_threshold, eer = equal_error_threshold(genuine, impostor)
-    threshold, tar = threshold_at_far(genuine, impostor, far)
-    return {"threshold": threshold, "far": far, "tar": tar, "eer": eer, "eer_threshold": eer_threshold,
-            "genuine": int(same.sum()), "impostor": int((~same).sum())}
-
-
-def write_thresholds(bundle: Bundle, results: Mapping[str, Mapping[str, float]]) -> Bundle:
-    """Stores each model's calibrated threshold (and the figures behind it) in the manifest, atomically.
-
-    The model files are untouched, so their checksums stay valid.
-    """
-    import json
-
+def write_calibration(bundle: Bundle, calibration: Calibration) -> Bundle:
+    """Stores ``calibration`` in the bundle's manifest atomically; returns the reloaded bundle."""
     from reidstream.pipeline.atomic import atomic_write_text
-    from reidstream.pipeline.bundle import MANIFEST, load_bundle
 
     data = bundle.manifest.model_dump(mode="json")
-    for m in data["models"]:
-        if m["id"] in results:
-            r = dict(results[m["id"]])
-            m["open_set_threshold"] = round(float(r["threshold"]), 6)
-            m["metrics"] = dict(m.get("metrics") or {}, open_set=r)
+    data["calibration"] = calibration.to_dict()
     atomic_write_text(bundle.root / MANIFEST, json.dumps(data, indent=2) + "\n")
     return load_bundle(bundle.root)
+
+
+__all__ = ["calibrate_bundle", "front_end", "sim_recordings", "write_calibration"]

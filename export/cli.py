@@ -12,7 +12,8 @@ EPILOG = """examples:
   reid-export bundle runs/distill/best.pt runs/lupi/best.pt --out models/my-bundle
   reid-export bundle runs/distill/best.pt --out models/trt --runtimes torch,onnx,tensorrt --precision fp16
   reid-export verify models/my-bundle            # crops from each model's own training data (test split)
-  reid-export calibrate models/my-bundle         # open-set threshold per model, stored in the manifest
+  reid-export calibrate models/my-bundle         # evidence calibration from simulated day-night sequences
+  reid-export calibrate models/my-bundle --recordings rec/hall rec/lobby   # ... or from labelled recordings
   reid-export benchmark models/my-bundle --batches 1 8 32
   reid-export triton models/my-bundle --out triton-repo
 """
@@ -56,10 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--verify", action="store_true", help="run `verify` on the new bundle")
     b.add_argument("--calibrate", action="store_true", help="run `calibrate` on the new bundle")
 
-    c = sub.add_parser("calibrate", help="open-set threshold per model from held-out identities, into the manifest")
+    c = sub.add_parser("calibrate", help="the gallery's evidence calibration (per-cue LLRs, fusion weights, open-set "
+                       "threshold) from tracks with ground truth, into the manifest")
     _bundle_arg(c)
-    _data_args(c, limit=300)
-    c.add_argument("--far", type=float, default=0.01, help="target false-accept rate of strangers (default 0.01)")
+    c.add_argument("--recordings", type=Path, nargs="*", default=[],
+                   help="labelled recordings (reid-record / reid-synth sequence); default: render simulated day-night "
+                        "sequences (--sim-seeds)")
+    c.add_argument("--sim-seeds", type=int, nargs="*", default=[101, 102, 103],
+                   help="motion seeds of the simulated calibration sequences (default 101 102 103)")
+    c.add_argument("--sim-frames", type=int, default=1800, help="frames per simulated sequence (15 fps)")
+    c.add_argument("--population-seed", type=int, default=3,
+                   help="population of the simulated people (default 3: neither training nor evaluation people)")
+    c.add_argument("--work", type=Path, default=Path("runs/calibration"), help="where simulated sequences are cached")
+    c.add_argument("--false-merge-rate", type=float, default=0.05,
+                   help="share of first-time visitors allowed to join a known identity (default 0.05)")
+    c.add_argument("--min-auc", type=float, default=0.6, help="cues below this AUC add nothing (default 0.6)")
+    c.add_argument("--set", dest="sets", nargs="*", default=[],
+                   help="reid-stream config overrides for the front end (detector, tracker, body), key=value")
+    c.add_argument("--json", type=Path, help="also write the calibration to this JSON file")
 
     v = sub.add_parser("verify", help="parity of every runtime against PyTorch on real crops")
     _bundle_arg(v)
@@ -137,8 +152,9 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
                            eval_metrics=metrics, force=a.force, progress=_say)
     print(_describe(bundle))
     if a.calibrate:
-        code = _cmd_calibrate(argparse.Namespace(bundle=a.out, data=None, layout=None, trial=None, split="test",
-                                                 limit=300, far=0.01))
+        code = _cmd_calibrate(argparse.Namespace(bundle=a.out, recordings=[], sim_seeds=[101, 102, 103],
+                                                 sim_frames=1800, population_seed=3, work=Path("runs/calibration"),
+                                                 false_merge_rate=0.05, min_auc=0.6, sets=[], json=None))
         if code:
             return code
     if a.verify:
@@ -184,19 +200,16 @@ def _cmd_verify(a: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(a: argparse.Namespace) -> int:
-    from reidstream.export.calibrate import calibrate_model, write_thresholds
-    from reidstream.pipeline.bundle import load_bundle
+    from reidstream.export.calibrate import calibrate_bundle
 
-    bundle = load_bundle(a.bundle)
-    results = {}
-    for model_id, sets in _eval_crops(bundle, a).items():
-        _say(f"{model_id}: calibrating on {', '.join(f'{len(c.crops)} {m}' for m, c in sets.items())} crops")
-        results[model_id] = r = calibrate_model(bundle, model_id, sets, far=a.far)
-        print(f"{model_id:<12} open-set threshold {r['threshold']:.4f} (cosine distance): strangers accepted "
-              f"{100 * r['far']:.1f}%, same person accepted {100 * r['tar']:.1f}%; equal error rate "
-              f"{100 * r['eer']:.1f}% at {r['eer_threshold']:.4f}; {r['genuine']} same-person and "
-              f"{r['impostor']} different-person pairs")
-    write_thresholds(bundle, results)
+    cal = calibrate_bundle(a.bundle, a.recordings, sim_seeds=a.sim_seeds, sim_frames=a.sim_frames,
+                           population_seed=a.population_seed, work=a.work, false_merge_rate=a.false_merge_rate,
+                           min_auc=a.min_auc, overrides=a.sets, progress=_say)
+    print(f"calibration written to {Path(a.bundle) / 'manifest.json'}: {len(cal.cues)} cue models, threshold "
+          f"{cal.threshold:.2f}")
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(cal.to_dict(), indent=2) + "\n")
     return 0
 
 

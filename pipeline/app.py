@@ -10,6 +10,7 @@ from typing import Callable
 from reidstream.pipeline.bundle import Bundle, BundleError, load_bundle
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, load_gallery
+from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.runner import Pipeline, run
 from reidstream.pipeline.stream_config import StreamConfig
 
@@ -61,28 +62,44 @@ def _preferred_detector(bundle: Bundle, device: str):
 
 
 def build_tracker(cfg: StreamConfig, fps: float):
+    """The configured tracker: on the floor plane (default) or ByteTrack on image boxes."""
+    if cfg.tracker.kind == "floor":
+        from reidstream.pipeline.track.floor import FloorTracker
+
+        return FloorTracker.from_config(cfg.tracker.floor)
     from reidstream.pipeline.track import Tracker
 
     return Tracker(frame_rate=fps, lost_track_buffer=cfg.tracker.lost_track_buffer,
                    minimum_consecutive_frames=cfg.tracker.minimum_consecutive_frames)
 
 
-def gallery_config(cfg: StreamConfig, bundle: Bundle):
-    """The gallery settings, with the bundle's calibrated open-set threshold when ``threshold_from`` is ``bundle``."""
-    calibrated = [m.open_set_threshold for m in bundle.manifest.models if m.open_set_threshold is not None]
-    if cfg.threshold_from == "bundle" and calibrated:
-        return cfg.gallery.model_copy(update={"threshold": float(min(calibrated))})
-    return cfg.gallery
+def build_body(cfg: StreamConfig):
+    """The body meter (height and width from depth)."""
+    from reidstream.pipeline.body.measure import BodyMeter
+
+    return BodyMeter.from_config(cfg.body)
+
+
+def calibration_of(bundle: Bundle) -> Calibration:
+    """The bundle's evidence calibration; without one, a warning and an empty calibration (every track is new)."""
+    cal = bundle.calibration()
+    if cal is None:
+        print(f"reid-stream: warning: bundle {bundle.root} has no evidence calibration, so no track can be "
+              f"matched to an earlier identity; run `reid-export calibrate {bundle.root}` first", file=sys.stderr)
+        return Calibration()
+    return cal
 
 
 def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle: Bundle) -> Gallery:
     """A fresh gallery, or the one saved in the output directory (restart after a crash), plus enrolments."""
     path = out / "gallery.npz" if out is not None and cfg.output.gallery else None
+    calibration = calibration_of(bundle)
     if path is not None and path.is_file():
-        gallery = load_gallery(path)
+        gallery = load_gallery(path, calibration)
+        gallery.config = cfg.gallery
         print(f"reid-stream: gallery reloaded from {path} ({len(gallery)} identities)", file=sys.stderr)
     else:
-        gallery = Gallery.from_config(gallery_config(cfg, bundle))
+        gallery = Gallery.from_config(cfg.gallery, calibration)
     for name, files in cfg.enrol.items():
         if name in gallery:
             continue
@@ -109,7 +126,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
     summary = SummarySink()
     sinks, stop = build_sinks(cfg, out, fps, extra=[summary])
     pipeline = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, fps), embed, gallery,
-                        min_box_height=cfg.detector.min_box_height)
+                        min_box_height=cfg.detector.min_box_height, body=build_body(cfg))
 
     def report(result) -> None:
         if progress is not None and result.index % 25 == 0:

@@ -188,6 +188,9 @@ class Manifest(ConfigModel):
     versions: dict[str, str | None]
     models: list[ModelInfo] = []
     files: list[BundleFile] = Field(min_length=1)
+    calibration: dict[str, Any] | None = None
+    """Evidence calibration of the gallery (:class:`~reidstream.pipeline.gallery.calibration.Calibration`),
+    written by ``reid-export calibrate``."""
 
     @model_validator(mode="after")
     def _references(self) -> "Manifest":
@@ -246,6 +249,21 @@ class Bundle:
         """Detector entries, optionally of one runtime."""
         return [f for f in self.manifest.files
                 if isinstance(f, DetectorFile) and (runtime is None or f.runtime == runtime)]
+
+    def calibration(self):
+        """The gallery's evidence :class:`~reidstream.pipeline.gallery.calibration.Calibration`, or None.
+
+        Raises:
+            BundleError: the manifest's ``calibration`` is malformed (naming the key).
+        """
+        from reidstream.pipeline.gallery.calibration import Calibration
+
+        if self.manifest.calibration is None:
+            return None
+        try:
+            return Calibration.from_dict(self.manifest.calibration, f"{self.root / MANIFEST}: calibration")
+        except ValueError as e:
+            raise BundleError(str(e)) from None
 
     @property
     def spaces(self) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ import numpy as np
 
 from reidstream.pipeline.types import Detections, Frame, Match, PersonAnnotation
 
-EVENT_KINDS = ("new", "matched", "expired")
+EVENT_KINDS = ("pending", "new", "matched", "expired")
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,10 @@ class Event:
     """One identity decision, as written to the JSON-lines event log.
 
     Attributes:
-        kind: ``"new"`` (a track started a new identity), ``"matched"`` (a track was assigned a
-            known identity) or ``"expired"`` (an identity left the gallery).
+        kind: ``"pending"`` (a new track collects evidence; ``identity`` is empty until the log is
+            relabelled), ``"new"`` (a track started a new identity), ``"matched"`` (a track was assigned,
+            or switched to, a known identity) or ``"expired"`` (an identity left the gallery, or was merged
+            into another).
         frame: Frame index.
         time: Frame timestamp in seconds.
         camera: Camera id.
@@ -29,6 +31,8 @@ class Event:
         space: Embedding space of that decision (``""`` for ``expired``).
         box: ``x1, y1, x2, y2`` of the track in this frame (empty for ``expired``).
         distance: Cosine distance of the decision (0 for ``expired``).
+        evidence: Fused log-likelihood ratio behind the decision (same person vs not).
+        since: First frame of the track (-1 for ``expired``): the decision covers its frames from there.
     """
 
     kind: str
@@ -41,6 +45,8 @@ class Event:
     space: str = ""
     box: tuple[float, ...] = ()
     distance: float = 0.0
+    evidence: float = 0.0
+    since: int = -1
 
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
@@ -55,7 +61,8 @@ class Event:
         """JSON-able form (one line of the event log)."""
         return {"kind": self.kind, "frame": self.frame, "time": round(self.time, 4), "camera": self.camera,
                 "track": self.track, "identity": self.identity, "modality": self.modality, "space": self.space,
-                "box": list(self.box), "distance": round(self.distance, 4)}
+                "box": list(self.box), "distance": round(self.distance, 4), "evidence": round(self.evidence, 3),
+                "since": self.since}
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +81,8 @@ class FrameResult:
         has_ground_truth: Whether ``annotations`` is ground truth.
         lit: Whether the colour image was usable (bright and clean enough) for detection and
             embedding; None when unknown (no light measurement).
+        resolved: Track id -> identity for tracks the gallery decided in this frame after they left
+            the view (``""``: dropped undecided, too short); see :class:`~reidstream.pipeline.sinks.relabel.Relabel`.
     """
 
     frame: Frame
@@ -86,6 +95,7 @@ class FrameResult:
     annotations: tuple[PersonAnnotation, ...] = ()
     has_ground_truth: bool = False
     lit: bool | None = None
+    resolved: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.identities) != len(self.detections):

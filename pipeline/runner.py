@@ -1,4 +1,4 @@
-"""Wires the stages: source -> detector -> tracker -> crops -> embedders -> gallery -> sinks.
+"""Wires the stages: source -> detector -> body measures -> tracker -> crops -> embedders + cues -> gallery -> sinks.
 
 Three threads: a reader (inside the buffered source) keeps a live camera from
 ever waiting for processing; processing runs here; a sink worker writes results
@@ -22,6 +22,7 @@ import numpy as np
 from reidstream.pipeline.crops import cut_crops, valid_boxes
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, save_gallery
+from reidstream.pipeline.gallery.cues import frame_cues
 from reidstream.pipeline.result import Event, FrameResult
 from reidstream.pipeline.sources.base import AnnotatedFrame
 from reidstream.pipeline.types import Detections, Match
@@ -32,12 +33,15 @@ class Pipeline:
     """Per-frame processing, from one frame to its :class:`FrameResult`.
 
     Args:
-        detector: ``detect(frame) -> Detections`` (``last_used`` names the detector that ran, if it has one).
-        tracker: ``update(detections) -> Detections`` with track ids (None: untracked, every detection a
-            new track).
+        detector: ``detect(frame) -> Detections`` (``last_used`` names the detector that ran, if it has one;
+            ``floor`` is its floor plane, if it has one).
+        tracker: ``update(detections, timestamp, measures=...) -> Detections`` with track ids, setting
+            ``last_index`` (the input rows it kept); None: untracked, every detection a new track.
         embed: The embedding stage.
-        gallery: The rolling cross-modal gallery.
+        gallery: The cross-modal gallery.
         min_box_height: Detections shorter than this are dropped before embedding.
+        body: Measures people in depth (:class:`~reidstream.pipeline.body.measure.BodyMeter`); None: no
+            body measures (and the tracker associates on image boxes only).
     """
 
     detector: object
@@ -45,7 +49,9 @@ class Pipeline:
     embed: EmbedStage
     gallery: Gallery
     min_box_height: int = 48
+    body: object | None = None
     _track_identity: dict[int, str] = field(default_factory=dict)
+    _first_frame: dict[int, int] = field(default_factory=dict)
     _next_untracked: int = 1_000_000
 
     def process(self, item: AnnotatedFrame) -> FrameResult:
@@ -54,49 +60,73 @@ class Pipeline:
         t0 = time.perf_counter()
         dets = self.detector.detect(frame)
         t1 = time.perf_counter()
+        measures = None
+        if self.body is not None and frame.depth is not None:
+            measures = self.body.measure(frame, dets, getattr(self.detector, "floor", None))
+        t_body = time.perf_counter()
         if self.tracker is not None:
-            dets = self.tracker.update(dets)
+            dets = self.tracker.update(dets, frame.timestamp, measures=measures)
+            index = np.asarray(getattr(self.tracker, "last_index", np.arange(len(dets))), np.int64)
         else:
             n = len(dets)
             dets = Detections(dets.boxes, dets.scores, np.arange(self._next_untracked, self._next_untracked + n),
                               dets.modality, dets.frame_index)
             self._next_untracked += n
+            index = np.arange(n)
+        row_of = {int(t): int(i) for t, i in zip(dets.track_ids, index)}
         dets = valid_boxes(dets, min_size=1.0, frame=frame)
         keep = (dets.boxes[:, 3] - dets.boxes[:, 1]) >= self.min_box_height
         dets = Detections(dets.boxes[keep], dets.scores[keep], dets.track_ids[keep], dets.modality, frame.index)
+        if measures is not None:
+            measures = measures.subset(np.array([row_of[int(t)] for t in dets.track_ids], np.int64))
         t2 = time.perf_counter()
         # In the dark, auto-gain turns the colour image into noise: its crops would pollute the gallery.
         lit = getattr(self.detector, "colour_ok", None)
         mods = [m for m in frame.modalities
                 if m.value in self.embed.modalities and not (m.value == "rgb" and lit is False)]
         crops = cut_crops(frame, dets, mods)
+        cues = frame_cues(frame, dets, measures, lit)
         t3 = time.perf_counter()
         observations = self.embed(crops)
         t4 = time.perf_counter()
-        matches = self.gallery.match(observations, frame.timestamp) if observations else []
+        matches = self.gallery.match(observations, frame.timestamp, cues)
         expired = list(getattr(self.gallery, "last_expired", []) or [])
         t5 = time.perf_counter()
         events = self._events(frame, dets, matches, expired)
         by_track = {m.track_id: m.identity for m in matches}
         identities = tuple(by_track.get(int(t), "") for t in dets.track_ids)
-        latency = {"detect": t1 - t0, "track": t2 - t1, "crop": t3 - t2, "embed": t4 - t3, "gallery": t5 - t4}
+        latency = {"detect": t1 - t0, "body": t_body - t1, "track": t2 - t_body, "crop": t3 - t2,
+                   "embed": t4 - t3, "gallery": t5 - t4}
         return FrameResult(frame, dets, identities, tuple(matches), tuple(events),
                            detector=str(getattr(self.detector, "last_used", getattr(self.detector, "name", ""))),
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
-                           has_ground_truth=item.has_ground_truth, lit=lit)
+                           has_ground_truth=item.has_ground_truth, lit=lit,
+                           resolved=dict(getattr(self.gallery, "last_resolved", {}) or {}))
 
     def _events(self, frame, dets: Detections, matches: list[Match], expired: list[str]) -> list[Event]:
-        """``new`` when a track starts an identity, ``matched`` when a track is first given (or changes to) a known
-        one, ``expired`` when the gallery drops an identity; a track that keeps its identity emits nothing."""
+        """``pending`` when a track appears without an identity yet, ``new`` when a track starts an identity,
+        ``matched`` when a track is given (or switches to) a known one, ``expired`` when the gallery drops an
+        identity (or merges it into another); a track that keeps its identity emits nothing. ``since`` is the
+        first frame of the track: a decision covers the track's frames from there on."""
         boxes = {int(t): dets.boxes[i] for i, t in enumerate(dets.track_ids)}
         out = []
         for m in matches:
+            since = self._first_frame.setdefault(m.track_id, frame.index)
             previous = self._track_identity.get(m.track_id)
+            if m.pending:
+                if previous is None:
+                    out.append(Event("pending", frame.index, frame.timestamp, frame.camera_id, "", m.track_id,
+                                     m.modality.value, "", tuple(boxes.get(m.track_id, ())), since=since))
+                self._track_identity[m.track_id] = ""
+                continue
             if m.is_new or previous != m.identity:
                 out.append(Event("new" if m.is_new else "matched", frame.index, frame.timestamp, frame.camera_id,
                                  m.identity, m.track_id, m.modality.value, m.space,
-                                 tuple(boxes.get(m.track_id, ())), float(m.distance)))
+                                 tuple(boxes.get(m.track_id, ())), float(m.distance), float(m.evidence), since))
             self._track_identity[m.track_id] = m.identity
+        if len(self._first_frame) > 4096:  # tracks end; keep the memory bounded
+            live = {m.track_id for m in matches}
+            self._first_frame = {t: f for t, f in self._first_frame.items() if t in live}
         for identity in expired:
             out.append(Event("expired", frame.index, frame.timestamp, frame.camera_id, identity))
             self._track_identity = {t: i for t, i in self._track_identity.items() if i != identity}

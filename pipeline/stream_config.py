@@ -1,7 +1,7 @@
 """Typed config of ``reid-stream``: source, buffering, detection, tracking, gallery and outputs.
 
 Strict like every config here: unknown keys are errors naming the key. Every
-value can be overridden on the command line (``gallery.threshold=0.3``).
+value can be overridden on the command line (``gallery.threshold=3.0``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from reidstream.pipeline.config import ConfigModel
+from reidstream.pipeline.body.measure import BodyConfig
 from reidstream.pipeline.gallery import GalleryConfig
+from reidstream.pipeline.track.floor import FloorTrackerConfig
 
 CAMERA_KINDS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "recording")
 
@@ -84,10 +86,20 @@ class DetectorConfig(ConfigModel):
 
 
 class TrackerConfig(ConfigModel):
-    """Short-term tracking (ByteTrack)."""
+    """Short-term tracking.
 
+    Attributes:
+        kind: ``floor`` (people on the floor plane with depth: 3-D position and velocity, gated by height;
+            image boxes where there is no depth) or ``bytetrack`` (image boxes only).
+        lost_track_buffer: ByteTrack: frames at 30 fps a lost track is kept.
+        minimum_consecutive_frames: ByteTrack: detections before a track gets an id.
+        floor: Settings of the floor-plane tracker.
+    """
+
+    kind: Literal["floor", "bytetrack"] = "floor"
     lost_track_buffer: int = Field(30, ge=1)
     minimum_consecutive_frames: int = Field(2, ge=1)
+    floor: FloorTrackerConfig = FloorTrackerConfig()
 
 
 class OutputConfig(ConfigModel):
@@ -122,19 +134,17 @@ class StreamConfig(ConfigModel):
         bundle: Model bundle directory (None: the embedded default bundle).
         device: ``cpu`` or ``cuda[:N]`` for the embedders.
         enrol: Name -> image files (colour crops) of people to enrol before the stream starts.
-        threshold_from: ``bundle``: the open-set threshold calibrated into the bundle (``reid-export
-            calibrate``; the smallest over its models), or ``gallery.threshold`` where the bundle has none;
-            ``config``: always ``gallery.threshold``.
+        body: Metric body measures from depth (height, width) for tracking and identity evidence.
     """
 
     bundle: str | None = None
-    threshold_from: Literal["bundle", "config"] = "bundle"
     device: str = "cpu"
     source: SourceConfig = SourceConfig()
     buffer: BufferConfig = BufferConfig()
     reconnect: ReconnectConfig = ReconnectConfig()
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
+    body: BodyConfig = BodyConfig()
     gallery: GalleryConfig = GalleryConfig()
     output: OutputConfig = OutputConfig()
     enrol: dict[str, list[str]] = Field(default_factory=dict)

@@ -29,17 +29,21 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
     from reidstream.pipeline.sinks.jsonl import EventLogSink
     from reidstream.pipeline.sinks.mot import GroundTruthMotSink, MotSink
     from reidstream.pipeline.sinks.privacy import PrivacyFilter
+    from reidstream.pipeline.sinks.relabel import Relabel
 
     o = cfg.output
     sinks: list = list(extra)
     window = None
     if out is not None:
+        logs: list = []
         if o.events:
-            sinks.append(EventLogSink(out / "events.jsonl", append=True))
+            logs.append(EventLogSink(out / "events.jsonl", append=True))
         if o.mot:
-            sinks.append(MotSink(out / "tracks.txt", append=True))
-            sinks.append(GroundTruthMotSink(out / "gt.txt", append=True))
-            sinks.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma))
+            logs.append(MotSink(out / "tracks.txt", append=True))
+            logs.append(GroundTruthMotSink(out / "gt.txt", append=True))
+            logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma))
+        if logs:  # the logs carry each track's decided identity from its first frame on
+            sinks.append(Relabel(FanOut(logs, on_error=_report)))
         if o.video:
             from reidstream.pipeline.sinks.video import AnnotatedVideoSink
 

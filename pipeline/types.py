@@ -417,6 +417,8 @@ class Match:
         space: Embedding space the distance was measured in.
         is_new: True when the gallery created ``identity`` for this track.
         frame_index: Index of the frame.
+        evidence: Fused log-likelihood ratio behind the decision (same person vs not).
+        pending: True while the track is still collecting evidence; ``identity`` is then ``""``.
     """
 
     track_id: int
@@ -426,10 +428,16 @@ class Match:
     space: str
     is_new: bool = False
     frame_index: int = 0
+    evidence: float = 0.0
+    pending: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.identity, str) or not self.identity:
-            raise _fail("Match", "identity", "a non-empty string", _describe(self.identity))
+        if not isinstance(self.identity, str) or (not self.identity and not self.pending):
+            raise _fail("Match", "identity", "a non-empty string (or \"\" while pending)", _describe(self.identity))
+        if self.pending and (self.identity or self.is_new):
+            raise _fail("Match", "identity", "\"\" and is_new False while pending", _describe(self.identity))
+        if not math.isfinite(float(self.evidence)):
+            raise _fail("Match", "evidence", "a finite number", _describe(self.evidence))
         if not isinstance(self.distance, (int, float, np.floating)) or not (self.distance >= 0) or math.isinf(self.distance):
             raise _fail("Match", "distance", "a finite number >= 0", _describe(self.distance))
         object.__setattr__(self, "modality", Modality(self.modality))

@@ -1,10 +1,11 @@
 """Saving and loading a gallery: one ``.npz`` file, written atomically, read without pickle.
 
-File layout (format ``reid-stream-gallery-v1``): the arrays of
-:meth:`Gallery.state` (identity arrays and, per space ``s<i>``, its ring block)
+File layout (format ``reid-stream-gallery-v2``): the arrays of
+:meth:`Gallery.state` (identity arrays; the visit table: per visit its owner,
+times, body measures and light, and per feature ``f<i>`` its prototype block)
 plus ``meta``, the UTF-8 bytes of a JSON object holding the format name, the
-config, the identity names per slot (``null`` for a free slot), the id counter
-and the modality codes. A save writes a temporary file in the target's folder,
+config, the calibration, the identity names per slot (``null`` for a free
+slot), the id counter and the feature names. A save writes a temporary file in the target's folder,
 fsyncs it and renames it over the target, so a crash leaves either the previous
 complete file or the new one, never a partial file.
 """
@@ -18,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from reidstream.pipeline.atomic import atomic_file
-from reidstream.pipeline.gallery.index import MODALITIES
+from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.store import Gallery
 
-FORMAT = "reid-stream-gallery-v1"
+FORMAT = "reid-stream-gallery-v2"
 
 
 def save_gallery(gallery: Gallery, path: str | Path) -> Path:
@@ -32,15 +33,17 @@ def save_gallery(gallery: Gallery, path: str | Path) -> Path:
     """
     path = Path(path)
     meta, arrays = gallery.state()
-    meta = {"format": FORMAT, "modalities": [m.value for m in MODALITIES], **meta}
+    meta = {"format": FORMAT, **meta}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     with atomic_file(path, "wb") as f:
         np.savez(f, **arrays)
     return path
 
 
-def load_gallery(path: str | Path) -> Gallery:
+def load_gallery(path: str | Path, calibration: Calibration | None = None) -> Gallery:
     """Reads a gallery written by :func:`save_gallery` (``allow_pickle=False``).
+
+    ``calibration`` (the bundle's) replaces the one saved with the gallery when given.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -63,11 +66,8 @@ def load_gallery(path: str | Path) -> Gallery:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"{path}: expected gallery format '{FORMAT}', got {got!r}")
-    if meta.get("modalities") != [m.value for m in MODALITIES]:
-        raise ValueError(f"{path}: expected modality codes {[m.value for m in MODALITIES]}, "
-                         f"got {meta.get('modalities')!r}")
     try:
-        return Gallery.restore(meta, arrays)
+        return Gallery.restore(meta, arrays, calibration)
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path}: gallery metadata lacks or mistypes key {e}") from None
     except ValueError as e:

@@ -1,88 +1,123 @@
-"""The rolling cross-modal gallery: long-term identities with recent embeddings per space.
+"""The cross-modal gallery: identities as sets of visits, decided per track on fused, calibrated evidence.
 
 Rules of :meth:`Gallery.match` (one call per frame):
 
-1. Entries older than ``max_age_s`` expire first (see :meth:`Gallery.expire`).
-2. Distance track -> identity = min over the track's observations (all spaces it was
-   embedded in) of the min cosine distance to that identity's entries in the same
-   space. Colour bridges depth and IR because a colour observation is stored in both
-   ``rgbd`` and ``rgbir`` of its identity.
-3. *Sticky tracks*: a track that was given an identity in an earlier frame keeps it,
-   outside the competition, while its distance to that identity is ``<= threshold``
-   (if two tracks claim the same identity, the closer one keeps it). Otherwise the
-   track is re-decided with the new ones.
-4. The remaining tracks and identities are paired by optimal assignment
-   (:func:`~reidstream.pipeline.gallery.matcher.assign`); unpaired tracks get new
-   identities ``id-0001``, ``id-0002``, ... (never reused, also after a reload).
-5. Every observation row is added to its track's identity, in its own space (ring of
-   ``max_entries_per_identity_space``: empty places first, then the oldest is replaced).
-6. Bounds: past ``max_identities`` the least recently seen unpinned identities are evicted
-   (ties: the oldest created). Identities dropped by steps 1 and 6 are in ``last_expired``.
-
-``Match.distance`` of a new identity is the distance to the nearest identity that existed
-(the nearest rejected one, space and modality of that row), or 0.0 when none was reachable.
-Track ids are short-term and assumed unique within the stream feeding this gallery; the
-track -> identity memory is not saved (a restarted tracker reuses ids for other people).
+1. Visits that ended more than ``max_age_s`` ago expire (enrolled identities excepted); an identity
+   without visits is dropped (:attr:`Gallery.last_expired`).
+2. Every track of the frame adds its frame to its :class:`~reidstream.pipeline.gallery.evidence.TrackEvidence`:
+   embeddings per ``space/modality`` and colour statistics weighted by crop quality, body measures by
+   inverse variance.
+3. A new track is **pending** (``Match.pending``, no identity) until it has collected ``pending_s`` of
+   evidence, or earlier once at least ``min_frames`` frames make the decision clear (best fused LLR
+   ``decisive_margin`` above the threshold). A pending track that ends early is decided then.
+4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
+   :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
+   same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
+   at once are never one person. Tracks deciding in the same frame are assigned optimally (Hungarian),
+   each with a "new identity" option at ``threshold``; below it the track starts a new identity.
+5. A decided track's visit is updated every frame and **re-checked** every ``recheck_s`` against the
+   other visits: ``switch_after`` checks in a row in which another identity is ``switch_margin`` better
+   (and above the threshold) move the visit there (merging away an identity left empty); as many checks
+   in which the track's own identity scores below ``-switch_margin`` split it into a new identity.
+6. A track unseen for ``lost_s`` ends; its visit stays for the identity's lifetime (at most
+   ``max_visits_per_identity``, the oldest dropped first). Past ``max_identities`` the least recently
+   seen unpinned identities are evicted.
 """
 
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from pydantic import Field
 
 from reidstream.pipeline.config import ConfigModel
-from reidstream.pipeline.gallery.index import SpaceIndex
-from reidstream.pipeline.gallery.matcher import Distances, decide, group, unit_rows
+from reidstream.pipeline.gallery.calibration import Calibration
+from reidstream.pipeline.gallery.cues import TrackCues
+from reidstream.pipeline.gallery.decide import assign_open_set
+from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable
+from reidstream.pipeline.gallery.fusion import fused_llr, per_identity
+from reidstream.pipeline.gallery.matcher import group, unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
 
 
 class GalleryConfig(ConfigModel):
     """Gallery settings (section ``gallery`` of a pipeline config)."""
 
-    threshold: float = Field(0.35, gt=0.0, le=2.0)
-    """Largest cosine distance (``1 - cos``) accepted as the same person (open set)."""
-    max_age_s: float = Field(300.0, gt=0.0)
-    """Entries older than this expire (enrolled identities excepted)."""
-    max_entries_per_identity_space: int = Field(32, ge=1)
-    """Ring length per identity and space: the oldest entry is dropped past it."""
+    threshold: float | None = None
+    """Fused LLR above which a track joins its best identity; None: the bundle calibration's (false-merge rate)."""
+    pending_s: float = Field(1.0, ge=0.0)
+    """Seconds of evidence a track collects before it takes or creates an identity."""
+    min_frames: int = Field(3, ge=1)
+    """Fewest frames behind any decision."""
+    decisive_margin: float = Field(6.0, ge=0.0)
+    """Decide before ``pending_s`` once the best identity is this far above the threshold."""
+    recheck_s: float = Field(1.0, gt=0.0)
+    """How often a decided track re-checks its identity."""
+    switch_after: int = Field(3, ge=1)
+    """Re-checks in a row with contrary evidence before a track switches or splits."""
+    switch_margin: float = Field(3.0, ge=0.0)
+    """How much better another identity must be (or how far below 0 the own one) to count as contrary."""
+    lost_s: float = Field(2.0, gt=0.0)
+    """A track unseen this long has ended."""
+    max_age_s: float = Field(1800.0, gt=0.0)
+    """Visits that ended longer ago expire (enrolled identities excepted)."""
+    max_visits_per_identity: int = Field(32, ge=1)
+    """Stored visits per identity; the oldest go first."""
     max_identities: int = Field(1000, ge=1)
     """Past this the least recently seen unpinned identity is evicted."""
 
 
+@dataclass
+class _Track:
+    evidence: TrackEvidence
+    slot: int | None = None
+    row: int = -1
+    last_check: float = 0.0
+    better: int = 0
+    contrary: int = 0
+    evidence_llr: float = 0.0
+    cue: str = ""
+    modality: Modality = Modality.RGB
+    new: bool = False
+
+
 class Gallery:
-    """Long-term identities, each with a ring of recent embeddings per embedding space.
+    """Long-term identities, each a set of per-visit prototypes, decided per track (see the module docstring).
 
     Args:
-        threshold: Largest accepted cosine distance.
-        max_age_s: Age (seconds) past which entries expire.
-        max_entries_per_identity_space: Ring length per identity and space.
-        max_identities: Bound on identities (enrolled ones count but are never evicted).
+        calibration: Cue models and the default threshold (from the bundle; see ``reid-export calibrate``).
+        config: Settings; None: the defaults.
     """
 
-    def __init__(self, threshold: float = 0.35, max_age_s: float = 300.0,
-                 max_entries_per_identity_space: int = 32, max_identities: int = 1000) -> None:
-        self.config = GalleryConfig(threshold=float(threshold), max_age_s=float(max_age_s),
-                                    max_entries_per_identity_space=int(max_entries_per_identity_space),
-                                    max_identities=int(max_identities))
-        self.spaces: dict[str, SpaceIndex] = {}
+    def __init__(self, calibration: Calibration | None = None, config: GalleryConfig | None = None) -> None:
+        self.calibration = calibration if calibration is not None else Calibration()
+        self.config = config if config is not None else GalleryConfig()
+        self.visits = VisitTable()
         self._names: list[str | None] = []
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
-        self.last_seen = np.zeros(0, np.float64)
+        self.last_seen = np.zeros(0)
         self.pinned = np.zeros(0, bool)
         self.created = np.zeros(0, np.int64)
         self.next_id = 1
         self._serial = 0
-        self._tracks: dict[int, tuple[str, float]] = {}
+        self._tracks: dict[int, _Track] = {}
         self.last_expired: list[str] = []
+        self.last_resolved: dict[int, str] = {}
+        """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
 
     @classmethod
-    def from_config(cls, cfg: GalleryConfig) -> "Gallery":
-        """A gallery with the settings of ``cfg``."""
-        return cls(cfg.threshold, cfg.max_age_s, cfg.max_entries_per_identity_space, cfg.max_identities)
+    def from_config(cls, cfg: GalleryConfig, calibration: Calibration | None = None) -> "Gallery":
+        return cls(calibration, cfg)
+
+    @property
+    def threshold(self) -> float:
+        """The open-set threshold in use."""
+        t = self.config.threshold
+        return float(self.calibration.threshold if t is None else t)
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -93,7 +128,6 @@ class Gallery:
 
     @property
     def slots(self) -> int:
-        """Number of identity slots in use or freed (the searched prefix of every space)."""
         return len(self._names)
 
     def identities(self) -> list[str]:
@@ -101,22 +135,21 @@ class Gallery:
         return sorted(self._slot, key=lambda name: self.created[self._slot[name]])
 
     def is_pinned(self, identity: str) -> bool:
-        """Whether ``identity`` was enrolled (never expires by age nor is evicted)."""
         return bool(self.pinned[self._lookup(identity)])
 
-    def entries(self, space: str) -> dict[str, int]:
-        """Number of entries per identity in ``space`` (identities without any are left out)."""
-        store = self.spaces.get(space)
-        if store is None:
-            return {}
-        counts = store.counts(self.slots)
-        return {name: int(counts[s]) for name, s in self._slot.items() if counts[s]}
+    def visits_of(self, identity: str) -> int:
+        """Number of stored visits of ``identity``."""
+        return len(self.visits.rows_of(self._lookup(identity)))
+
+    def identity_of(self, track_id: int) -> str | None:
+        """The identity a live track holds (None: pending or unknown)."""
+        st = self._tracks.get(int(track_id))
+        return None if st is None or st.slot is None else self._names[st.slot]
 
     def stats(self) -> dict:
-        """Counts for logs and health checks."""
         return {"identities": len(self), "pinned": int(self.pinned[list(self._slot.values())].sum()),
-                "entries": {space: int(sum(self.entries(space).values())) for space in self.spaces},
-                "slots": self.slots, "tracks": len(self._tracks), "next_id": self.next_id}
+                "visits": len(self.visits), "tracks": len(self._tracks),
+                "pending": sum(st.slot is None for st in self._tracks.values()), "next_id": self.next_id}
 
     def _lookup(self, identity: str) -> int:
         if identity not in self._slot:
@@ -142,132 +175,204 @@ class Gallery:
                 self.pinned = np.concatenate([self.pinned, np.zeros(grow, bool)])
                 self.created = np.concatenate([self.created, np.zeros(grow, np.int64)])
         self._slot[name] = slot
-        self.last_seen[slot] = timestamp
-        self.pinned[slot] = pinned
-        self.created[slot] = self._serial
+        self.last_seen[slot], self.pinned[slot], self.created[slot] = timestamp, pinned, self._serial
         self._serial += 1
         return slot
 
     def _remove(self, slot: int) -> str:
         name = self._names[slot]
-        for store in self.spaces.values():
-            store.clear(slot)
+        for row in self.visits.rows_of(slot):
+            self.visits.remove(int(row))
+        for st in self._tracks.values():
+            if st.slot == slot:
+                st.slot, st.row = None, -1
         del self._slot[name]
         self._names[slot] = None
         self.pinned[slot] = False
         heapq.heappush(self._free, slot)
         return name
 
-    def _store(self, space: str, dim: int) -> SpaceIndex:
-        if space not in self.spaces:
-            self.spaces[space] = SpaceIndex(space, dim, self.config.max_entries_per_identity_space, self.slots)
-        return self.spaces[space]
+    def _bound_visits(self, slot: int) -> None:
+        rows = self.visits.rows_of(slot)
+        live = {st.row for st in self._tracks.values()}
+        extra = len(rows) - self.config.max_visits_per_identity
+        for row in sorted((r for r in rows if r not in live), key=lambda r: self.visits.end[r])[: max(extra, 0)]:
+            self.visits.remove(int(row))
 
-    def _add(self, slot: int, obs: Embeddings, rows: np.ndarray, vectors: np.ndarray, timestamp: float) -> None:
-        store = self._store(obs.space, obs.dim)
-        store.check_dim(vectors, f"embeddings of space '{obs.space}'")
-        store.add(slot, vectors[rows], timestamp, obs.modality)
-
-    def _bulk_add(self, space: str, vectors: np.ndarray, owners: np.ndarray, timestamp: float = 0.0,
-                  modality: Modality = Modality.RGB) -> list[str]:
-        """Creates ``owners.max() + 1`` new identities from ``N x D`` unit rows at once (benchmarks, tests).
-
-        ``owners[i]`` (0-based, local to this call) is the new identity of row ``i``; at most
-        ``max_entries_per_identity_space`` rows per identity. Bounds are not enforced.
-        """
-        owners = np.asarray(owners, np.int64)
-        vectors = np.ascontiguousarray(vectors, np.float32)
-        slots = np.array([self._new_identity(None, timestamp) for _ in range(int(owners.max()) + 1)])
-        store = self._store(space, vectors.shape[1])
-        store.check_dim(vectors, f"bulk add to space '{space}'")
-        store.fill(slots[owners], vectors, np.full(len(owners), timestamp), modality)
-        return [self._names[s] for s in slots]
-
-    # ---------------------------------------------------------- persistence
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """Metadata (JSON-compatible) and arrays that :meth:`restore` turns back into this gallery.
-
-        The track -> identity memory is left out on purpose (track ids restart with the tracker).
-        """
-        n = self.slots
-        meta = {"config": self.config.to_dict(), "names": list(self._names), "next_id": self.next_id,
-                "serial": self._serial, "spaces": {}}
-        arrays = {"last_seen": self.last_seen[:n].copy(), "pinned": self.pinned[:n].copy(),
-                  "created": self.created[:n].copy()}
-        for i, (space, store) in enumerate(self.spaces.items()):
-            store.reserve(n)
-            meta["spaces"][space] = {"key": f"s{i}", "dim": store.dim}
-            for part in ("vectors", "times", "valid", "modality"):
-                arrays[f"s{i}_{part}"] = getattr(store, part)[:n].copy()
-        return meta, arrays
-
-    @classmethod
-    def restore(cls, meta: dict, arrays: dict[str, np.ndarray]) -> "Gallery":
-        """Rebuilds a gallery from :meth:`state` output; new ids continue after the saved counter.
-
-        Raises:
-            ValueError: naming the key that is missing or has the wrong shape/dtype.
-            ConfigError: the saved config is invalid.
-        """
-        from reidstream.pipeline.config import config_from_mapping
-
-        g = cls.from_config(config_from_mapping(GalleryConfig, meta["config"], "saved gallery config"))
-        names = list(meta["names"])
-        n, k = len(names), g.config.max_entries_per_identity_space
-        want = {"last_seen": ((n,), np.float64), "pinned": ((n,), np.bool_), "created": ((n,), np.int64)}
-        for space, info in meta["spaces"].items():
-            key, dim = info["key"], int(info["dim"])
-            want.update({f"{key}_vectors": ((n, k, dim), np.float32), f"{key}_times": ((n, k), np.float64),
-                         f"{key}_valid": ((n, k), np.bool_), f"{key}_modality": ((n, k), np.int8)})
-        for key, (shape, dtype) in want.items():
-            a = arrays.get(key)
-            if a is None or a.shape != shape or a.dtype != dtype:
-                got = "nothing" if a is None else f"shape {a.shape} dtype {a.dtype}"
-                raise ValueError(f"array '{key}': expected shape {shape} dtype {np.dtype(dtype).name}, got {got}")
-        g._names = [None if name is None else str(name) for name in names]
-        g._slot = {name: s for s, name in enumerate(g._names) if name is not None}
-        if len(g._slot) != sum(name is not None for name in names):
-            raise ValueError("metadata 'names': expected unique identity names")
-        g._free = [s for s, name in enumerate(g._names) if name is None]
-        heapq.heapify(g._free)
-        g.last_seen, g.pinned, g.created = (np.array(arrays[key]) for key in ("last_seen", "pinned", "created"))
-        g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
-        for space, info in meta["spaces"].items():
-            store = g._store(space, int(info["dim"]))
-            for part in ("vectors", "times", "valid", "modality"):
-                setattr(store, part, np.array(arrays[f"{info['key']}_{part}"]))
-        return g
-
-    # ------------------------------------------------------------ lifecycle
     def expire(self, timestamp: float) -> list[str]:
-        """Drops entries older than ``max_age_s``, emptied identities, and enforces ``max_identities``.
-
-        Enrolled (pinned) identities keep their entries regardless of age and are never
-        evicted. Returns the ids of the identities removed, for "expired" events.
-        """
-        keep = self.pinned[: self.slots]
-        for store in self.spaces.values():
-            store.expire(timestamp - self.config.max_age_s, keep)
-        counts = sum((store.counts(self.slots) for store in self.spaces.values()), np.zeros(self.slots, np.int64))
-        gone = [self._remove(s) for s in sorted(self._slot.values()) if counts[s] == 0 and not self.pinned[s]]
+        """Drops visits older than ``max_age_s``, identities left without visits, and enforces ``max_identities``."""
+        v, live = self.visits, {st.row for st in self._tracks.values()}
+        if not self.slots:
+            return []
+        old = v.used & (v.end < timestamp - self.config.max_age_s) & ~self.pinned[np.minimum(v.owner, self.slots - 1)]
+        for row in np.flatnonzero(old):
+            if int(row) not in live:
+                v.remove(int(row))
+        counts = np.bincount(v.owner[v.used], minlength=self.slots) if self.slots else np.zeros(0, int)
+        busy = {st.slot for st in self._tracks.values() if st.slot is not None}
+        gone = [self._remove(s) for s in sorted(self._slot.values())
+                if counts[s] == 0 and not self.pinned[s] and s not in busy]
         excess = len(self._slot) - self.config.max_identities
         if excess > 0:
-            loose = [s for s in self._slot.values() if not self.pinned[s]]
-            loose.sort(key=lambda s: (self.last_seen[s], self.created[s]))
+            loose = sorted((s for s in self._slot.values() if not self.pinned[s] and s not in busy),
+                           key=lambda s: (self.last_seen[s], self.created[s]))
             gone += [self._remove(s) for s in loose[:excess]]
-        cutoff = timestamp - self.config.max_age_s
-        self._tracks = {t: (name, ts) for t, (name, ts) in self._tracks.items() if name in self._slot and ts >= cutoff}
         return gone
 
-    def enrol(self, name: str, observations: Sequence[Embeddings], timestamp: float) -> str:
-        """Adds a named, pinned identity from embeddings of its images (all rows, track ids ignored).
+    # ------------------------------------------------------------ evidence
+    def _observe(self, observations: Sequence[Embeddings], cues: TrackCues | None, timestamp: float) -> list[int]:
+        query = group(observations)
+        tids = set(query.track_ids.tolist()) | (set(cues.track_ids.tolist()) if cues is not None else set())
+        row_of = {int(t): i for i, t in enumerate(cues.track_ids)} if cues is not None else {}
+        quality = {}
+        for tid in sorted(tids):
+            st = self._tracks.get(tid)
+            if st is None:
+                st = self._tracks[tid] = _Track(TrackEvidence(timestamp), last_check=timestamp)
+            i = row_of.get(tid)
+            if i is None:
+                st.evidence.add_frame(timestamp, 1.0, True, np.nan, np.inf, np.nan, np.inf, None)
+                quality[tid] = 1.0
+            else:
+                colour = cues.colour[i] if cues.colour is not None else None
+                st.evidence.add_frame(timestamp, float(cues.quality[i]), cues.lit, cues.height[i],
+                                      cues.height_sigma[i], cues.width[i], cues.width_sigma[i], colour)
+                quality[tid] = max(float(cues.quality[i]), 0.02)
+        for i, obs in enumerate(observations):
+            if not len(obs):
+                continue
+            unit = unit_rows(obs, f"observations[{i}]")
+            key = f"{obs.space}/{obs.modality.value}"
+            for r, tid in enumerate(obs.track_ids.tolist()):
+                st = self._tracks[int(tid)]
+                st.evidence.add_vector(key, unit[r], quality[int(tid)])
+                if st.evidence.frames == 1:
+                    st.modality = obs.modality
+        return sorted(tids)
 
-        Also runs :meth:`expire` (its result goes to ``last_expired``), which may evict the least
-        recently seen unpinned identity to make room.
+    def _scores(self, states: Sequence[_Track], exclude_own: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+        """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded."""
+        summaries = [st.evidence.summary() for st in states]
+        fused, _ = fused_llr(summaries, self.visits, self.calibration)
+        v = self.visits
+        for t, st in enumerate(states):
+            if exclude_own and st.row >= 0:
+                fused[t, st.row] = -np.inf
+            overlap = v.used & (v.end >= st.evidence.first_seen) & (np.arange(v.capacity) != st.row)
+            busy = np.unique(v.owner[overlap])
+            fused[t, np.isin(v.owner, busy) & v.used] = -np.inf
+        score = per_identity(fused, v.owner, v.used, self.slots)
+        return score, fused, summaries
+
+    # --------------------------------------------------------------- decisions
+    def _decide(self, states: list[_Track], timestamp: float) -> None:
+        score, _, summaries = self._scores(states)
+        pairs = assign_open_set(score, self.threshold)
+        for t, st in enumerate(states):
+            slot = pairs.get(t)
+            st.new = slot is None
+            if slot is None:
+                slot = self._new_identity(None, timestamp)
+                st.evidence_llr = float(score[t].max()) if score.shape[1] and np.isfinite(score[t].max()) else 0.0
+            else:
+                st.evidence_llr = float(score[t, slot])
+            st.slot, st.last_check = slot, timestamp
+            st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
+            self._bound_visits(slot)
+
+    def _recheck(self, states: list[_Track], timestamp: float) -> None:
+        """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
+        score, _, _ = self._scores(states)
+        m = self.config.switch_margin
+        for t, st in enumerate(states):
+            st.last_check = timestamp
+            own = score[t, st.slot]
+            others = score[t].copy()
+            others[st.slot] = -np.inf
+            best = int(np.argmax(others)) if len(others) else -1
+            better = best >= 0 and others[best] > self.threshold and (not np.isfinite(own) or others[best] > own + m)
+            st.better = st.better + 1 if better else 0
+            st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
+            if st.better >= self.config.switch_after and st.slot != best and self._names[best] is not None:
+                self._move(st, best, timestamp)
+                st.evidence_llr, st.new = float(others[best]), False
+            elif st.contrary >= self.config.switch_after:
+                self._move(st, self._new_identity(None, timestamp), timestamp)
+                st.evidence_llr, st.new = float(own), True
+
+    def _move(self, st: _Track, slot: int, timestamp: float) -> None:
+        old = st.slot
+        self.visits.owner[st.row] = slot
+        st.slot, st.better, st.contrary = slot, 0, 0
+        self.last_seen[slot] = timestamp
+        if old is not None and not len(self.visits.rows_of(old)) and not self.pinned[old]:
+            self.last_expired.append(self._remove(old))  # merged into ``slot``
+        self._bound_visits(slot)
+
+    # --------------------------------------------------------------- match
+    def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None) -> list[Match]:
+        """Adds one frame's evidence, makes the decisions that are due, and reports every track of the frame.
+
+        Args:
+            observations: Embeddings of the frame (several spaces/modalities share track ids).
+            timestamp: Frame time in seconds.
+            cues: Quality, body measures and colour statistics of the frame's tracks (None: quality 1, none else).
+
+        Returns:
+            One :class:`Match` per track of the frame, sorted by track id; ``pending`` while undecided.
+        """
+        c = self.config
+        self.last_expired, self.last_resolved = [], {}
+        for tid, st in list(self._tracks.items()):
+            if timestamp - st.evidence.last_seen > c.lost_s:
+                if st.slot is None:
+                    if st.evidence.frames >= c.min_frames:
+                        self._decide([st], timestamp)
+                    self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
+                del self._tracks[tid]
+        self.last_expired += self.expire(timestamp)
+        frame_index = int(observations[0].frame_index) if observations else 0
+        present = self._observe(observations, cues, timestamp)
+        for tid in present:
+            st = self._tracks[tid]
+            if st.slot is not None:
+                self.visits.set(st.row, st.evidence.summary(), st.evidence.first_seen, st.evidence.last_seen)
+                self.last_seen[st.slot] = timestamp
+        ready = self._ready([self._tracks[tid] for tid in present if self._tracks[tid].slot is None], timestamp)
+        if ready:
+            self._decide(ready, timestamp)
+        due = [st for tid in present if (st := self._tracks[tid]).slot is not None and st not in ready
+               and timestamp - st.last_check >= c.recheck_s]
+        if due:
+            self._recheck(due, timestamp)
+        out = []
+        for tid in present:
+            st = self._tracks[tid]
+            if st.slot is None:
+                out.append(Match(tid, "", 0.0, st.modality, "", False, frame_index, pending=True))
+            else:
+                out.append(Match(tid, self._names[st.slot], 0.0, st.modality, "fused", st.new and st in ready,
+                                 frame_index, evidence=st.evidence_llr))
+        return out
+
+    def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
+        """The pending tracks to decide now: old enough, or already decisive (rule 3)."""
+        c = self.config
+        enough = [st for st in pending if st.evidence.frames >= c.min_frames]
+        ready = [st for st in enough if timestamp - st.evidence.first_seen >= c.pending_s]
+        early = [st for st in enough if st not in ready]
+        if early and len(self.visits):
+            score, _, _ = self._scores(early)
+            ready += [st for t, st in enumerate(early)
+                      if score.shape[1] and np.max(score[t]) > self.threshold + c.decisive_margin]
+        return ready
+
+    # ------------------------------------------------------------ enrolment
+    def enrol(self, name: str, observations: Sequence[Embeddings], timestamp: float) -> str:
+        """Adds a named, pinned identity with one visit made of all the given embeddings (track ids ignored).
 
         Raises:
-            ValueError: ``name`` is empty or taken, there are no vectors, or the gallery is full of
-                enrolled identities.
+            ValueError: ``name`` is empty or taken, or there are no vectors.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"enrol: expected a non-empty name, got {name!r}")
@@ -275,59 +380,55 @@ class Gallery:
             raise ValueError(f"enrol: identity name '{name}' is already in the gallery; names must be unique")
         if not any(len(o) for o in observations):
             raise ValueError(f"enrol '{name}': expected at least one embedding vector, got none")
-        if int(self.pinned[: self.slots].sum()) >= self.config.max_identities:
-            raise ValueError(f"enrol '{name}': the gallery already holds max_identities="
-                             f"{self.config.max_identities} enrolled identities")
-        vectors, dims = [], {space: store.dim for space, store in self.spaces.items()}
+        ev = TrackEvidence(timestamp)
+        ev.add_frame(timestamp, 1.0, True, np.nan, np.inf, np.nan, np.inf, None)
         for i, obs in enumerate(observations):
-            what = f"enrol '{name}': observations[{i}]"
             if not isinstance(obs, Embeddings):
-                raise ValueError(f"{what}: expected Embeddings, got {type(obs).__name__}")
-            if dims.setdefault(obs.space, obs.dim) != obs.dim:
-                raise ValueError(f"{what}: expected {dims[obs.space]}-D vectors in space '{obs.space}', "
-                                 f"got {obs.dim}-D")
-            vectors.append(unit_rows(obs, what))
+                raise ValueError(f"enrol '{name}': observations[{i}]: expected Embeddings, got {type(obs).__name__}")
+            for v in unit_rows(obs, f"enrol '{name}': observations[{i}]"):
+                ev.add_vector(f"{obs.space}/{obs.modality.value}", v, 1.0)
         slot = self._new_identity(name, timestamp, pinned=True)
-        for obs, v in zip(observations, vectors):
-            self._add(slot, obs, np.arange(len(v)), v, timestamp)
+        self.visits.add(slot, -1, ev.summary(), timestamp, timestamp)
         self.last_expired = self.expire(timestamp)
         return name
 
-    # --------------------------------------------------------------- match
-    def match(self, observations: Sequence[Embeddings], timestamp: float) -> list[Match]:
-        """Assigns the tracks of one frame to identities and adds their embeddings.
+    # ---------------------------------------------------------- persistence
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Metadata (JSON) and arrays that :meth:`restore` turns back into this gallery (live tracks left out)."""
+        n = self.slots
+        vmeta, arrays = self.visits.state()
+        meta = {"config": self.config.to_dict(), "calibration": self.calibration.to_dict(), "names": list(self._names),
+                "next_id": self.next_id, "serial": self._serial, "visits": vmeta}
+        arrays.update({"last_seen": self.last_seen[:n].copy(), "pinned": self.pinned[:n].copy(),
+                       "created": self.created[:n].copy()})
+        return meta, arrays
 
-        Args:
-            observations: Embeddings of one frame (several spaces/modalities share track ids).
-            timestamp: Frame time in seconds.
+    @classmethod
+    def restore(cls, meta: dict, arrays: dict[str, np.ndarray], calibration: Calibration | None = None) -> "Gallery":
+        """Rebuilds a gallery from :meth:`state` output (``calibration`` replaces the saved one when given)."""
+        from reidstream.pipeline.config import config_from_mapping
 
-        Returns:
-            One :class:`Match` per track, sorted by track id (see the module docstring for the rules).
+        cal = calibration if calibration is not None else Calibration.from_dict(meta["calibration"], "saved calibration")
+        g = cls(cal, config_from_mapping(GalleryConfig, meta["config"], "saved gallery config"))
+        names = [None if name is None else str(name) for name in meta["names"]]
+        n = len(names)
+        for key, dtype in (("last_seen", np.float64), ("pinned", np.bool_), ("created", np.int64)):
+            a = arrays.get(key)
+            if a is None or a.shape != (n,) or a.dtype != dtype:
+                got = "nothing" if a is None else f"shape {a.shape} dtype {a.dtype}"
+                raise ValueError(f"array '{key}': expected shape ({n},) dtype {np.dtype(dtype).name}, got {got}")
+        g._names = names
+        g._slot = {name: s for s, name in enumerate(names) if name is not None}
+        if len(g._slot) != sum(name is not None for name in names):
+            raise ValueError("metadata 'names': expected unique identity names")
+        g._free = [s for s, name in enumerate(names) if name is None]
+        heapq.heapify(g._free)
+        g.last_seen, g.pinned, g.created = (np.array(arrays[k]) for k in ("last_seen", "pinned", "created"))
+        g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
+        g.visits = VisitTable.restore(meta["visits"], arrays)
+        if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
+            raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
+        return g
 
-        Raises:
-            ValueError: negative track ids, or vectors whose size differs from their space's.
-        """
-        query = group(observations)
-        expired = self.expire(timestamp)
-        dist = Distances(query, self.spaces, self.slots)
-        previous = {t: self._slot[self._tracks[tid][0]] for t, tid in enumerate(query.track_ids.tolist())
-                    if tid in self._tracks and self._tracks[tid][0] in self._slot}
-        owner = decide(dist.matrix, previous, self.config.threshold)
-        matches = []
-        for t, tid in enumerate(query.track_ids.tolist()):
-            slot = owner.get(t)
-            d, space, modality = dist.source(t, slot)
-            is_new = slot is None
-            if is_new:
-                slot = owner[t] = self._new_identity(None, timestamp)
-                d = d if np.isfinite(d) else 0.0
-            self.last_seen[slot] = timestamp
-            self._tracks[tid] = (self._names[slot], timestamp)
-            matches.append(Match(tid, self._names[slot], float(d), modality, space, is_new, query.frame_index))
-        for obs in observations:
-            unit = unit_rows(obs, f"embeddings of space '{obs.space}'") if len(obs) else None
-            for tid in np.unique(obs.track_ids).tolist():
-                slot = owner[int(np.searchsorted(query.track_ids, tid))]
-                self._add(slot, obs, np.flatnonzero(obs.track_ids == tid), unit, timestamp)
-        self.last_expired = expired + self.expire(timestamp)
-        return matches
+
+__all__ = ["Gallery", "GalleryConfig"]

@@ -7,59 +7,46 @@ import os
 import numpy as np
 import pytest
 
-from reidstream.pipeline.gallery import FORMAT, Gallery, load_gallery, save_gallery
-from reidstream.pipeline.types import Embeddings, Modality
+from reidstream.pipeline.gallery import FORMAT, Gallery, GalleryConfig, load_gallery, save_gallery
 
-D = 32
-
-
-def unit(x) -> np.ndarray:
-    x = np.atleast_2d(np.asarray(x, np.float64))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-def emb(vectors, tracks, space="rgbd", modality=Modality.RGB) -> Embeddings:
-    return Embeddings(unit(vectors), modality, space, np.asarray(tracks, np.int64))
-
-
-@pytest.fixture
-def people():
-    return unit(np.random.default_rng(11).normal(size=(8, D)))
-
-
-def build(people) -> Gallery:
-    g = Gallery(threshold=0.3, max_age_s=50.0, max_entries_per_identity_space=4, max_identities=20)
+def build(people, emb, make_gallery) -> Gallery:
+    g = make_gallery(max_age_s=50.0, max_visits_per_identity=4, max_identities=20)
     g.enrol("alice", [emb(people[0], [0]), emb(people[0], [0], "rgbir")], 0.0)
-    g.match([emb(people[1:3], [1, 2]), emb(people[3:5], [1, 2], "rgbir")], 1.0)
-    g.match([emb(people[5], [3])], 30.0)
-    g.expire(52.0)  # id-0001, id-0002 expire: free slots are saved as such
+    for k in range(3):
+        g.match([emb(people[1:3], [1, 2]), emb(people[3:5], [1, 2], "rgbir")], 1.0 + 0.1 * k)
+    for k in range(3):
+        g.match([emb(people[5], [3])], 30.0 + 0.1 * k)
+    g.match([], 52.0)  # id-0001, id-0002 expire: free slots are saved as such; tracks 1-3 have ended
     return g
 
 
-def frame(people, rng):
-    noisy = unit(people[[0, 5, 6]] + 0.01 * rng.normal(size=(3, D)))
-    return [emb(noisy[:2], [7, 8]), emb(noisy[2], [9], "rgbir", Modality.IR)]
+def frame(people, rng, emb, unit):
+    noisy = unit(people[[0, 5, 6]] + 0.01 * rng.normal(size=(3, people.shape[1])))
+    return [emb(noisy, [7, 8, 9]), emb(noisy[:1], [7], "rgbir")]
 
 
-def test_round_trip_gives_equal_matches(tmp_path, people):
-    g = build(people)
+def test_round_trip_gives_equal_matches(tmp_path, people, emb, unit, make_gallery):
+    g = build(people, emb, make_gallery)
     path = save_gallery(g, tmp_path / "gallery.npz")
     h = load_gallery(path)
     assert h.identities() == g.identities() == ["alice", "id-0003"]
-    assert h.config == g.config and h.is_pinned("alice") and h.stats() == {**g.stats(), "tracks": 0}
-    for space in g.spaces:
-        assert h.entries(space) == g.entries(space)
-    a = g.match(frame(people, np.random.default_rng(0)), 53.0)
-    b = h.match(frame(people, np.random.default_rng(0)), 53.0)
-    assert a == b
+    assert h.config == g.config and h.is_pinned("alice") and h.stats() == g.stats()
+    assert h.calibration.to_dict() == g.calibration.to_dict()
+    for name in g.identities():
+        assert h.visits_of(name) == g.visits_of(name)
+    for k in range(4):
+        a = g.match(frame(people, np.random.default_rng(k), emb, unit), 53.0 + 0.1 * k)
+        b = h.match(frame(people, np.random.default_rng(k), emb, unit), 53.0 + 0.1 * k)
+        assert a == b
     assert [m.identity for m in a] == ["alice", "id-0003", "id-0004"]  # ids continue, none reused
 
 
-def test_crash_during_save_keeps_previous_file(tmp_path, people, monkeypatch):
-    g = build(people)
+def test_crash_during_save_keeps_previous_file(tmp_path, people, monkeypatch, emb, make_gallery):
+    g = build(people, emb, make_gallery)
     path = save_gallery(g, tmp_path / "gallery.npz")
     before = path.read_bytes()
-    g.match([emb(people[7], [20])], 53.0)
+    for k in range(4):
+        g.match([emb(people[7], [20])], 53.0 + 0.1 * k)
     assert len(g) == 3
 
     def crash(*args, **kwargs):
@@ -74,8 +61,8 @@ def test_crash_during_save_keeps_previous_file(tmp_path, people, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gallery.npz"]  # temp file cleaned up
 
 
-def test_crash_mid_write_keeps_previous_file(tmp_path, people, monkeypatch):
-    g = build(people)
+def test_crash_mid_write_keeps_previous_file(tmp_path, people, monkeypatch, emb, make_gallery):
+    g = build(people, emb, make_gallery)
     path = save_gallery(g, tmp_path / "gallery.npz")
     real_savez = np.savez
 
@@ -90,7 +77,7 @@ def test_crash_mid_write_keeps_previous_file(tmp_path, people, monkeypatch):
     assert load_gallery(path).identities() == ["alice", "id-0003"]
 
 
-def test_corrupt_and_foreign_files_name_the_file(tmp_path, people):
+def test_corrupt_and_foreign_files_name_the_file(tmp_path, people, emb, make_gallery):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match="garbage.npz"):
@@ -99,7 +86,7 @@ def test_corrupt_and_foreign_files_name_the_file(tmp_path, people):
     np.savez(foreign, x=np.zeros(3))
     with pytest.raises(ValueError, match="foreign.npz.*no 'meta'"):
         load_gallery(foreign)
-    path = save_gallery(build(people), tmp_path / "g.npz")
+    path = save_gallery(build(people, emb, make_gallery), tmp_path / "g.npz")
     with np.load(path) as npz:
         arrays = {k: npz[k] for k in npz.files}
     other = tmp_path / "other.npz"
@@ -107,8 +94,8 @@ def test_corrupt_and_foreign_files_name_the_file(tmp_path, people):
     with pytest.raises(ValueError, match=f"other.npz: expected gallery format '{FORMAT}'"):
         load_gallery(other)
     broken = tmp_path / "broken.npz"
-    np.savez(broken, **{**arrays, "s0_vectors": arrays["s0_vectors"][:, :2]})
-    with pytest.raises(ValueError, match="broken.npz: array 's0_vectors'"):
+    np.savez(broken, **{**arrays, "visit_f0_vectors": arrays["visit_f0_vectors"][:, :2]})
+    with pytest.raises(ValueError, match="broken.npz: arrays of feature"):
         load_gallery(broken)
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -119,5 +106,5 @@ def test_corrupt_and_foreign_files_name_the_file(tmp_path, people):
 
 
 def test_empty_gallery_round_trip(tmp_path):
-    h = load_gallery(save_gallery(Gallery(threshold=0.2), tmp_path / "empty.npz"))
+    h = load_gallery(save_gallery(Gallery(config=GalleryConfig(threshold=0.2)), tmp_path / "empty.npz"))
     assert len(h) == 0 and h.config.threshold == 0.2

@@ -1,0 +1,159 @@
+"""Fitting the gallery's evidence calibration from tracks with ground truth (``reid-export calibrate``).
+
+Input: :class:`~reidstream.pipeline.eval.collect.TrackRecord` lists, one per labelled recording, cut by
+the live pipeline itself (so the crops are the ones the gallery will see: border-cut, occluded, far,
+lit and dark). Pairs are formed as the gallery forms them: a track's first ``pending_s`` (the query)
+against the whole of every track that ended before it started (a stored visit). Tracks whose frames
+are less than ``min_purity`` one person are left out.
+
+1. Per cue and light condition: the distances of same-person and different-person pairs give a
+   :class:`~reidstream.pipeline.gallery.calibration.CueModel` (logistic for embeddings and colour,
+   Gaussian for height and width; a light condition with too few pairs falls back to all lights).
+   A cue whose AUC is below ``min_auc`` gets weight 0.
+2. Fusion weights: :func:`~reidstream.pipeline.gallery.calibration.fit_weights` on the per-cue LLRs.
+3. Threshold: the gallery is replayed per recording in time order. A track whose person was not seen
+   before is a *stranger*; its best score over the earlier people (fused LLR, best visit each) is what
+   would merge it. The threshold is the smallest value that at most ``false_merge_rate`` of the
+   strangers exceed. Returning people's acceptance at that threshold is reported with it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Sequence
+
+import numpy as np
+
+from reidstream.pipeline.eval.collect import TrackRecord
+from reidstream.pipeline.gallery.calibration import (ANY_LIGHT, LIGHTS, Calibration, CueModel, fit_gauss,
+                                                     fit_logistic, fit_weights)
+from reidstream.pipeline.gallery.evidence import VisitTable
+from reidstream.pipeline.gallery.fusion import MEASURES, cue_distances, fused_llr, light_classes, per_identity
+
+
+def _pairs(records: Sequence[TrackRecord], min_purity: float):
+    """Per recording: (queries, table, valid pair mask Q x R, same mask, query person, row person)."""
+    by_seq: dict[str, list[TrackRecord]] = defaultdict(list)
+    for r in records:
+        if r.person >= 0 and r.purity >= min_purity:
+            by_seq[r.sequence].append(r)
+    for seq, recs in sorted(by_seq.items()):
+        recs.sort(key=lambda r: r.start)
+        table = VisitTable()
+        rows = [table.add(0, r.track, r.full, r.start, r.end) for r in recs]
+        rows = np.array(rows)
+        end = table.end[rows]
+        start = np.array([r.start for r in recs])
+        person = np.array([r.person for r in recs])
+        valid = np.zeros((len(recs), table.capacity), bool)
+        valid[:, rows] = end[None, :] < start[:, None]
+        same = np.zeros_like(valid)
+        same[:, rows] = person[:, None] == person[None, :]
+        row_person = np.full(table.capacity, -1)
+        row_person[rows] = person
+        yield seq, [r.early for r in recs], table, valid, same, person, row_person
+
+
+def fit_calibration(records: Sequence[TrackRecord], *, false_merge_rate: float = 0.05, min_auc: float = 0.6,
+                    min_purity: float = 0.8, min_pairs: int = 20, source: str = "",
+                    progress: Callable[[str], None] | None = None) -> Calibration:
+    """Fits every cue, the fusion weights and the open-set threshold (see the module docstring).
+
+    Raises:
+        ValueError: too few labelled tracks for any cue.
+    """
+    say = progress or (lambda _m: None)
+    data: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: {"ds": [], "vs": [], "dd": [], "vd": []})
+    seqs = list(_pairs(records, min_purity))
+    for _, queries, table, valid, same, _, _ in seqs:
+        lights = light_classes(queries, table)
+        for cue, d, var, ok in cue_distances(queries, table):
+            var = np.broadcast_to(var, d.shape)
+            for light, mask in lights.items():
+                for cls, sel in (("s", ok & valid & same & mask), ("d", ok & valid & ~same & mask)):
+                    for key in ((cue, light), (cue, ANY_LIGHT)):
+                        data[key]["d" + cls].append(d[sel])
+                        data[key]["v" + cls].append(var[sel])
+    cues: dict[str, CueModel] = {}
+    for (cue, light), parts in sorted(data.items()):
+        ds, dd = np.concatenate(parts["ds"]), np.concatenate(parts["dd"])
+        if len(ds) < min_pairs or len(dd) < min_pairs:
+            continue
+        if cue in MEASURES:
+            if light != ANY_LIGHT:
+                continue  # a metric measure does not depend on the light
+            m = fit_gauss(ds, np.concatenate(parts["vs"]), dd, np.concatenate(parts["vd"]))
+        else:
+            m = fit_logistic(ds, dd)
+        m.weight = 1.0 if m.auc >= min_auc else 0.0
+        cues[f"{cue}|{light}"] = m
+        say(f"cue {cue:<28} {light:<9} AUC {m.auc:.3f}  pairs {m.n_same} same / {m.n_diff} different"
+            f"{'' if m.weight else '  (below min AUC: weight 0)'}")
+    if not cues:
+        raise ValueError("calibration: too few labelled track pairs for any cue; record longer sequences with more "
+                         "returning people")
+    cal = Calibration(cues, 0.0, false_merge_rate, min_auc, source)
+    _fit_weights(cal, seqs)
+    _fit_threshold(cal, seqs, false_merge_rate, say)
+    return cal
+
+
+def _fit_weights(cal: Calibration, seqs) -> None:
+    names = sorted(cal.cue_names())
+    columns, labels = [], []
+    for _, queries, table, valid, same, _, _ in seqs:
+        lights = light_classes(queries, table)
+        cols = {}
+        for cue, d, var, ok in cue_distances(queries, table):
+            if cue not in names:
+                continue
+            llr = np.zeros(d.shape)
+            for light, mask in lights.items():
+                m = cal.model(cue, light)
+                if m is not None:
+                    sel = ok & mask
+                    llr[sel] = m.llr(d[sel], var[sel] if isinstance(var, np.ndarray) else var)
+            cols[cue] = llr[valid]
+        columns.append(np.stack([cols.get(n, np.zeros(int(valid.sum()))) for n in names], axis=1))
+        labels.append(same[valid])
+    x, y = np.concatenate(columns), np.concatenate(labels)
+    w = fit_weights(x, y)
+    for key, m in cal.cues.items():
+        if m.weight > 0:
+            m.weight = float(w[names.index(key.split("|")[0])])
+    cal.figures["fusion_weights"] = {n: round(float(v), 4) for n, v in zip(names, w)}
+
+
+def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None]) -> None:
+    strangers, returns = [], []
+    for _, queries, table, valid, _, person, row_person in seqs:
+        fused, _ = fused_llr(queries, table, cal)
+        fused = np.where(valid, fused, -np.inf)
+        owners = np.maximum(row_person, 0)
+        score = per_identity(fused, owners, table.used & (row_person >= 0), int(owners.max()) + 1)
+        for t, p in enumerate(person):
+            seen = np.isfinite(score[t])
+            if not seen.any():
+                continue
+            if not seen[p]:
+                strangers.append(float(score[t][seen].max()))
+            else:
+                others = np.where(np.arange(score.shape[1]) == p, -np.inf, score[t])
+                returns.append((float(score[t, p]), float(others.max())))
+    if not strangers:
+        raise ValueError("calibration: no first-time visitor after another person was seen; record longer sequences")
+    s = np.sort(strangers)
+    k = int(np.ceil((1.0 - rate) * len(s))) - 1
+    cal.threshold = float(max(s[min(max(k, 0), len(s) - 1)], 0.0))
+    own = np.array([r[0] for r in returns]) if returns else np.zeros(0)
+    other = np.array([r[1] for r in returns]) if returns else np.zeros(0)
+    right = float(np.mean((own > cal.threshold) & (own >= other))) if len(own) else float("nan")
+    wrong = float(np.mean((other > cal.threshold) & (other > own))) if len(own) else float("nan")
+    merged = float(np.mean(s > cal.threshold))
+    cal.figures.update({"strangers": len(s), "returns": len(own), "strangers_merged": round(merged, 4),
+                        "returns_right": round(right, 4), "returns_wrong": round(wrong, 4)})
+    say(f"threshold {cal.threshold:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of {len(s)}; returns "
+        f"to the right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
+
+
+__all__ = ["fit_calibration"]

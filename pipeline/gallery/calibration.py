@@ -1,0 +1,242 @@
+"""Calibrated evidence: each cue's distance turned into a log-likelihood ratio, and their fusion.
+
+A *cue* compares one feature of a track with the same (or another) feature of a stored visit:
+an embedding pair such as ``rgbd/depth~rgbd/depth`` (query modality and gallery modality of one
+model's space), the colour statistics ``colour~colour``, or a body measure ``height`` / ``width``.
+Each cue, under each light condition where that matters (``lit-lit``, ``lit-dark``, ``dark-dark``),
+has a :class:`CueModel` mapping its distance to
+
+    LLR = log p(distance | same person) - log p(distance | different people),
+
+the log-likelihood ratio form of Brümmer & du Preez (2006, "Application-independent evaluation of
+speaker detection"): a positive LLR is evidence for "same", independent of how often "same" occurs.
+
+* ``logistic`` (embeddings, colour): ``LLR(d) = a + b * d`` from a logistic regression of same /
+  different on ``d`` with the two classes weighted equally (Platt scaling with a flat prior, so the
+  fitted log-odds *is* the LLR), clipped to ``[-clip, clip]``.
+* ``gauss`` (height, width; difference ``delta`` of two measures with variances ``va``, ``vb``):
+  ``LLR = log N(delta; 0, s_same^2 + va + vb) - log N(delta; 0, s_diff^2 + va + vb)`` with
+  ``s_same``, ``s_diff`` fitted by maximum likelihood. The measurement uncertainty enters directly,
+  so a far or half-hidden person's height says little.
+
+Fusion sums the cues present: ``fused = sum_c w_c * LLR_c`` (a linear logistic fusion in the spirit
+of the FoCal toolkit, with non-negative weights fitted on the same calibration pairs so that
+correlated cues such as two colour networks are not counted twice). A cue whose AUC on its
+calibration pairs is below ``min_auc`` gets weight 0: a pair the model cannot separate adds nothing.
+The open-set decision is ``fused > threshold``, the threshold set for a stated false-merge rate
+(see ``reid-export calibrate``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+LIGHTS = ("lit-lit", "lit-dark", "dark-dark")
+ANY_LIGHT = "any"
+
+
+def light_pair(a_lit: bool, b_lit: bool) -> str:
+    """The unordered light condition of a pair of observations."""
+    return "lit-lit" if a_lit and b_lit else ("dark-dark" if not (a_lit or b_lit) else "lit-dark")
+
+
+def auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a positive scores above a negative (ties count 1/2)."""
+    from scipy.stats import rankdata
+
+    p, n = np.asarray(positive, np.float64).ravel(), np.asarray(negative, np.float64).ravel()
+    if not len(p) or not len(n):
+        return float("nan")
+    ranks = rankdata(np.concatenate([p, n]))
+    return float((ranks[: len(p)].sum() - len(p) * (len(p) + 1) / 2) / (len(p) * len(n)))
+
+
+@dataclass
+class CueModel:
+    """Distance -> LLR of one cue under one light condition.
+
+    Attributes:
+        kind: ``"logistic"`` (params ``a, b``) or ``"gauss"`` (params ``s_same, s_diff`` in metres).
+        params: The two parameters.
+        auc: Separability on the calibration pairs (0.5 = chance).
+        n_same: Same-person calibration pairs.
+        n_diff: Different-person calibration pairs.
+        weight: Fusion weight (0: the cue adds nothing).
+        clip: LLRs are clipped to ``[-clip, clip]``.
+    """
+
+    kind: str
+    params: tuple[float, float]
+    auc: float
+    n_same: int
+    n_diff: int
+    weight: float = 1.0
+    clip: float = 6.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("logistic", "gauss"):
+            raise ValueError(f"CueModel.kind: expected 'logistic' or 'gauss', got {self.kind!r}")
+        self.params = tuple(float(v) for v in self.params)
+        if len(self.params) != 2 or not all(math.isfinite(v) for v in self.params):
+            raise ValueError(f"CueModel.params: expected two finite numbers, got {self.params!r}")
+        if self.kind == "gauss" and not 0 < self.params[0] < self.params[1]:
+            raise ValueError(f"CueModel.params: a gauss cue needs 0 < s_same < s_diff, got {self.params!r}")
+        if not (self.weight >= 0 and math.isfinite(self.weight)):
+            raise ValueError(f"CueModel.weight: expected a finite number >= 0, got {self.weight!r}")
+
+    def llr(self, x: np.ndarray, var: np.ndarray | float = 0.0) -> np.ndarray:
+        """LLR of distances (``logistic``) or of differences with summed measurement variance ``var`` (``gauss``)."""
+        x = np.asarray(x, np.float64)
+        if self.kind == "logistic":
+            out = self.params[0] + self.params[1] * x
+        else:
+            vs, vd = self.params[0] ** 2 + var, self.params[1] ** 2 + var
+            out = 0.5 * (np.log(vd / vs) - x * x * (1.0 / vs - 1.0 / vd))
+        return np.clip(out, -self.clip, self.clip)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "params": list(self.params), "auc": round(self.auc, 4), "n_same": self.n_same,
+                "n_diff": self.n_diff, "weight": round(self.weight, 4), "clip": self.clip}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> "CueModel":
+        keys = {"kind", "params", "auc", "n_same", "n_diff", "weight", "clip"}
+        unknown = set(d) - keys
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(keys)}")
+        try:
+            return cls(d["kind"], tuple(d["params"]), float(d["auc"]), int(d["n_same"]), int(d["n_diff"]),
+                       float(d.get("weight", 1.0)), float(d.get("clip", 6.0)))
+        except KeyError as e:
+            raise ValueError(f"{where}: missing key {e}") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+
+
+def fit_logistic(d_same: np.ndarray, d_diff: np.ndarray, clip: float = 6.0, l2: float = 1e-6) -> CueModel:
+    """Logistic calibration of a distance cue (classes weighted equally; see the module docstring)."""
+    from scipy.optimize import minimize
+
+    s, n = np.asarray(d_same, np.float64).ravel(), np.asarray(d_diff, np.float64).ravel()
+    if len(s) < 2 or len(n) < 2:
+        raise ValueError(f"calibration needs at least 2 same-person and 2 different-person pairs, got {len(s)} "
+                         f"and {len(n)}")
+    x = np.concatenate([s, n])
+    y = np.concatenate([np.ones(len(s)), np.zeros(len(n))])
+    w = np.concatenate([np.full(len(s), 0.5 / len(s)), np.full(len(n), 0.5 / len(n))])
+    mu, sd = float(x.mean()), float(x.std()) or 1.0
+    z = (x - mu) / sd
+
+    def loss(p):
+        t = p[0] + p[1] * z
+        ll = np.logaddexp(0.0, -t) * y + np.logaddexp(0.0, t) * (1 - y)
+        grad_t = w * (1.0 / (1.0 + np.exp(-t)) - y)
+        return float((w * ll).sum() + l2 * p[1] ** 2), np.array([grad_t.sum(), (grad_t * z).sum() + 2 * l2 * p[1]])
+
+    p = minimize(loss, np.zeros(2), jac=True, method="L-BFGS-B").x
+    a, b = p[0] - p[1] * mu / sd, p[1] / sd
+    return CueModel("logistic", (a, b), auc(-s, -n), len(s), len(n), 1.0, clip)
+
+
+def fit_gauss(delta_same: np.ndarray, var_same: np.ndarray, delta_diff: np.ndarray, var_diff: np.ndarray,
+              clip: float = 6.0) -> CueModel:
+    """Gaussian calibration of a metric measure's difference (see the module docstring), by maximum likelihood."""
+    from scipy.optimize import minimize_scalar
+
+    def fit(delta, var):
+        delta, var = np.asarray(delta, np.float64), np.asarray(var, np.float64)
+        if len(delta) < 2:
+            raise ValueError(f"calibration of a body measure needs at least 2 pairs per class, got {len(delta)}")
+
+        def nll(log_s):
+            v = math.exp(2 * log_s) + var
+            return float(0.5 * (np.log(v) + delta * delta / v).sum())
+
+        return math.exp(minimize_scalar(nll, bounds=(math.log(1e-3), math.log(2.0)), method="bounded").x)
+
+    s_same, s_diff = fit(delta_same, var_same), fit(delta_diff, var_diff)
+    s_diff = max(s_diff, s_same * 1.01)
+    a = auc(-np.abs(np.asarray(delta_same)), -np.abs(np.asarray(delta_diff)))
+    return CueModel("gauss", (s_same, s_diff), a, len(delta_same), len(delta_diff), 1.0, clip)
+
+
+def fit_weights(llrs: np.ndarray, same: np.ndarray, l2: float = 1e-4) -> np.ndarray:
+    """Non-negative fusion weights: logistic regression of same / different on the cues' LLRs (0 = absent)."""
+    from scipy.optimize import minimize
+
+    x, y = np.asarray(llrs, np.float64), np.asarray(same, np.float64)
+    k = x.shape[1]
+    n_pos, n_neg = max(y.sum(), 1.0), max((1 - y).sum(), 1.0)
+    w = np.where(y > 0, 0.5 / n_pos, 0.5 / n_neg)
+
+    def loss(p):
+        t = x @ p
+        ll = np.logaddexp(0.0, -t) * y + np.logaddexp(0.0, t) * (1 - y)
+        g = w * (1.0 / (1.0 + np.exp(-t)) - y)
+        return float((w * ll).sum() + l2 * (p ** 2).sum()), x.T @ g + 2 * l2 * p
+
+    return minimize(loss, np.ones(k), jac=True, method="L-BFGS-B", bounds=[(0.0, 4.0)] * k).x
+
+
+@dataclass
+class Calibration:
+    """Every cue's model, and the open-set threshold on the fused evidence.
+
+    Attributes:
+        cues: ``"<cue>|<light>"`` -> model, light one of :data:`LIGHTS` or ``"any"``.
+        threshold: A track joins its best identity when the fused LLR exceeds this.
+        false_merge_rate: The rate of strangers joining a known identity that ``threshold`` was set for.
+        min_auc: Cues below this AUC were given weight 0.
+        source: How the calibration was made (command, data, seeds).
+        figures: Measured figures of the calibration (reported, not used).
+    """
+
+    cues: dict[str, CueModel] = field(default_factory=dict)
+    threshold: float = 2.0
+    false_merge_rate: float = 0.05
+    min_auc: float = 0.6
+    source: str = ""
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, cue: str, light: str) -> CueModel | None:
+        """The model of ``cue`` under ``light`` (or its light-independent model); None if it has none or weight 0."""
+        m = self.cues.get(f"{cue}|{light}") or self.cues.get(f"{cue}|{ANY_LIGHT}")
+        return m if m is not None and m.weight > 0 else None
+
+    def cue_names(self) -> set[str]:
+        return {key.split("|")[0] for key in self.cues}
+
+    def to_dict(self) -> dict:
+        return {"cues": {k: m.to_dict() for k, m in sorted(self.cues.items())}, "threshold": self.threshold,
+                "false_merge_rate": self.false_merge_rate, "min_auc": self.min_auc, "source": self.source,
+                "figures": self.figures}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "calibration") -> "Calibration":
+        """Parses :meth:`to_dict` output; unknown keys and bad values raise ValueError naming the key."""
+        keys = {"cues", "threshold", "false_merge_rate", "min_auc", "source", "figures"}
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
+        unknown = set(d) - keys
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(keys)}")
+        cues = {}
+        for key, m in dict(d.get("cues", {})).items():
+            light = key.split("|")[-1]
+            if "|" not in key or light not in (*LIGHTS, ANY_LIGHT):
+                raise ValueError(f"{where}.cues: key {key!r} is not '<cue>|<light>' with light in "
+                                 f"{(*LIGHTS, ANY_LIGHT)}")
+            cues[key] = CueModel.from_dict(m, f"{where}.cues[{key!r}]")
+        threshold = d.get("threshold", 2.0)
+        if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+            raise ValueError(f"{where}.threshold: expected a finite number, got {threshold!r}")
+        return cls(cues, float(threshold), float(d.get("false_merge_rate", 0.05)), float(d.get("min_auc", 0.6)),
+                   str(d.get("source", "")), dict(d.get("figures", {})))
+
+
+__all__ = ["ANY_LIGHT", "Calibration", "CueModel", "LIGHTS", "auc", "fit_gauss", "fit_logistic", "fit_weights",
+           "light_pair"]

@@ -1,0 +1,153 @@
+"""Fused evidence of tracks against stored visits: per cue distances, calibrated LLRs, summed.
+
+Cue names (see :mod:`~reidstream.pipeline.gallery.calibration`):
+
+* ``A~B`` for two embedding features of one space, sorted (``rgbd/depth~rgbd/depth``,
+  ``rgbir/ir~rgbir/rgb``): cosine distance ``1 - cos`` of the prototypes, in either direction;
+* ``colour~colour``: Hellinger distance ``sqrt(1 - BC)`` of the colour statistics;
+* ``height``, ``width``: difference of the body measures, with the summed variance of both.
+
+:func:`fused_llr` is Eq. "fused = sum_c w_c LLR_c" of the calibration module, over the cues that both
+the track and the visit have; a visit sharing no calibrated cue with the track scores 0 (no evidence).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from reidstream.pipeline.gallery.calibration import LIGHTS, Calibration
+from reidstream.pipeline.gallery.evidence import Visit, VisitTable
+
+MEASURES = ("height", "width")
+
+
+def cue_name(a: str, b: str) -> str:
+    """The (unordered) cue of query feature ``a`` against gallery feature ``b``."""
+    return "~".join(sorted((a, b)))
+
+
+def feature_pairs(features: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (query, gallery) pair of features that can be compared: same feature, or two modalities of one space."""
+    out = []
+    for a in features:
+        for b in features:
+            if a == b or ("/" in a and "/" in b and a.split("/")[0] == b.split("/")[0]):
+                out.append((a, b))
+    return out
+
+
+def _stack(queries: Sequence[Visit], key: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    q = np.zeros((len(queries), dim), np.float32)
+    has = np.zeros(len(queries), bool)
+    for i, v in enumerate(queries):
+        x = v.vectors.get(key)
+        if x is not None and len(x) == dim:
+            q[i], has[i] = x, True
+    return q, has
+
+
+def cue_distances(queries: Sequence[Visit], table: VisitTable, pairs: Sequence[tuple[str, str]] | None = None
+                  ) -> Iterator[tuple[str, np.ndarray, np.ndarray | float, np.ndarray]]:
+    """For each cue, ``(cue name, distance Q x R, variance (Q x R or 0), valid Q x R)`` over the table's rows.
+
+    One matrix product per gallery feature (all query features that compare with it stacked), so the
+    stored prototypes are read once per call.
+
+    Args:
+        queries: Track summaries.
+        table: The stored visits (all ``capacity`` rows; unused rows are never valid).
+        pairs: (query feature, gallery feature) pairs of vector features; None: every comparable pair.
+    """
+    if pairs is None:
+        feats = sorted({k for q in queries for k in q.vectors} & set(table.vectors))
+        pairs = feature_pairs(feats)
+    by_gallery: dict[str, list[str]] = {}
+    for qkey, gkey in pairs:
+        if gkey in table.vectors:
+            by_gallery.setdefault(gkey, []).append(qkey)
+    n = len(queries)
+    for gkey, qkeys in by_gallery.items():
+        g = table.vectors[gkey]
+        stacked = [_stack(queries, qkey, g.shape[1]) for qkey in qkeys]
+        keep = [k for k, (_, has) in enumerate(stacked) if has.any()]
+        if not keep:
+            continue
+        sims = np.concatenate([stacked[k][0] for k in keep]) @ g.T
+        g_ok = table.has[gkey] & table.used
+        for j, k in enumerate(keep):
+            qkey, (_, has) = qkeys[k], stacked[k]
+            sim = sims[j * n:(j + 1) * n]
+            d = np.sqrt(np.clip(1.0 - sim, 0.0, None)) if qkey == "colour" else 1.0 - sim
+            yield cue_name(qkey, gkey), d, 0.0, has[:, None] & g_ok[None, :]
+    for name in MEASURES:
+        qx = np.array([getattr(v, name) for v in queries], np.float64)
+        qs = np.array([getattr(v, name + "_sigma") for v in queries], np.float64)
+        gx, gs = getattr(table, name), getattr(table, name + "_sigma")
+        valid = (np.isfinite(qx) & np.isfinite(qs))[:, None] & (np.isfinite(gx) & np.isfinite(gs) & table.used)[None, :]
+        if not valid.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            d = qx[:, None] - gx[None, :]
+            var = qs[:, None] ** 2 + gs[None, :] ** 2
+        yield name, np.where(valid, d, 0.0), np.where(valid, var, 0.0), valid
+
+
+def light_classes(queries: Sequence[Visit], table: VisitTable) -> dict[str, np.ndarray]:
+    """``Q x R`` masks of the three light conditions of every (track, visit) pair."""
+    ql = np.array([v.lit for v in queries], bool)[:, None]
+    gl = table.lit[None, :]
+    return {"lit-lit": ql & gl, "dark-dark": ~ql & ~gl, "lit-dark": ql ^ gl}
+
+
+def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """Fused LLR of every track against every stored visit, and the number of cues behind each.
+
+    Returns:
+        ``(fused Q x R, cues Q x R)``; rows of the table that are not in use have ``-inf``.
+    """
+    fused = np.zeros((len(queries), table.capacity), np.float32)
+    count = np.zeros((len(queries), table.capacity), np.int32)
+    if not queries or not table.capacity:
+        return fused, count
+    names = calibration.cue_names()
+    pairs = [(a, b) for a, b in feature_pairs(sorted({k for q in queries for k in q.vectors} | set(table.vectors)))
+             if cue_name(a, b) in names]
+    lights = None
+    for cue, d, var, valid in cue_distances(queries, table, pairs):
+        models = {light: calibration.model(cue, light) for light in LIGHTS}
+        distinct = {id(m): m for m in models.values() if m is not None}
+        if not distinct:
+            continue
+        if len(distinct) == 1 and all(m is not None for m in models.values()):
+            m = next(iter(distinct.values()))
+            llr = m.weight * m.llr(d, var)
+        else:
+            lights = light_classes(queries, table) if lights is None else lights
+            llr = np.zeros(d.shape)
+            for light, m in models.items():
+                if m is not None:
+                    llr = np.where(lights[light], m.weight * m.llr(d, var), llr)
+            valid = valid & np.any([lights[light] for light, m in models.items() if m is not None], axis=0)
+        fused += np.where(valid, llr, 0.0).astype(np.float32)
+        count += valid
+    fused[:, ~table.used] = -np.inf
+    return fused, count
+
+
+def per_identity(fused: np.ndarray, owners: np.ndarray, used: np.ndarray, slots: int) -> np.ndarray:
+    """Best visit of each identity slot: ``score Q x slots`` (``-inf`` for slots without visits)."""
+    score = np.full((fused.shape[0], slots), -np.inf)
+    rows = np.flatnonzero(used)
+    if not len(rows) or not fused.shape[0]:
+        return score
+    o = owners[rows]
+    order = np.argsort(o, kind="stable")
+    rows, o = rows[order], o[order]
+    starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+    score[:, o[starts]] = np.maximum.reduceat(fused[:, rows], starts, axis=1)
+    return score
+
+
+__all__ = ["MEASURES", "cue_distances", "cue_name", "feature_pairs", "fused_llr", "light_classes", "per_identity"]

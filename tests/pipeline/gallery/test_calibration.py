@@ -1,0 +1,87 @@
+"""Evidence calibration: known log-likelihood ratios from hand-made distributions, fusion, strict parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidstream.export.evidence import fit_calibration
+from reidstream.pipeline.eval.collect import TrackRecord
+from reidstream.pipeline.gallery.calibration import Calibration, CueModel, auc, fit_gauss, fit_logistic
+from reidstream.pipeline.gallery.evidence import Visit, VisitTable
+from reidstream.pipeline.gallery.fusion import fused_llr
+
+
+def test_logistic_fit_recovers_the_known_llr():
+    """Same ~ N(0.2, 0.15), different ~ N(0.5, 0.15): LLR(d) = (0.21 - 0.6 d) / (2 * 0.15^2) = 4.667 - 13.333 d."""
+    rng = np.random.default_rng(0)
+    m = fit_logistic(rng.normal(0.2, 0.15, 40000), rng.normal(0.5, 0.15, 20000))
+    a, b = m.params
+    assert a == pytest.approx(0.21 / 0.045, abs=0.15) and b == pytest.approx(-0.6 / 0.045, abs=0.4)
+    assert m.llr(0.35) == pytest.approx(0.0, abs=0.1)
+    assert m.auc == pytest.approx(0.92, abs=0.01)  # Phi(0.3 / (0.15 * sqrt 2)) = 0.921
+    assert m.llr(-10.0) == m.clip and m.llr(10.0) == -m.clip
+
+
+def test_gauss_fit_recovers_spreads_and_uses_measurement_variance():
+    rng = np.random.default_rng(1)
+    var_s, var_d = rng.uniform(0, 0.02 ** 2, 20000), rng.uniform(0, 0.02 ** 2, 20000)
+    same = rng.normal(0, np.sqrt(0.015 ** 2 + var_s))
+    diff = rng.normal(0, np.sqrt(0.1 ** 2 + var_d))
+    m = fit_gauss(same, var_s, diff, var_d)
+    assert m.params[0] == pytest.approx(0.015, rel=0.1) and m.params[1] == pytest.approx(0.1, rel=0.05)
+    vs, vd = m.params[0] ** 2, m.params[1] ** 2
+    assert m.llr(0.0) == pytest.approx(0.5 * np.log(vd / vs))
+    # a noisy measurement (large variance) gives weaker evidence either way
+    assert abs(m.llr(0.0, 0.05 ** 2)) < abs(m.llr(0.0)) and abs(m.llr(0.2, 0.05 ** 2)) < abs(m.llr(0.2))
+
+
+def test_auc_counts_ties_half():
+    assert auc([1, 2, 3], [0, 0]) == 1.0 and auc([1], [1]) == 0.5 and auc([0], [1]) == 0.0
+
+
+def _records(rng, people=24, visits=4, dim=16):
+    """One sequence: each person visits ``visits`` times; cue a/x identifies, b/y is noise (no separability)."""
+    protos = rng.normal(size=(people, dim))
+    recs, t = [], 0.0
+    order = rng.permutation(np.repeat(np.arange(people), visits))
+    for k, p in enumerate(order):
+        def visit():
+            a = protos[p] + 0.5 * rng.normal(size=dim)
+            b = rng.normal(size=dim)
+            return Visit({"a/x": (a / np.linalg.norm(a)).astype(np.float32),
+                          "b/y": (b / np.linalg.norm(b)).astype(np.float32)})
+        recs.append(TrackRecord("seq", k, t, t + 5.0, visit(), visit(), int(p), 1.0, 50))
+        t += 6.0
+    return recs
+
+
+def test_fusion_gives_no_weight_to_a_pair_without_separability():
+    rng = np.random.default_rng(2)
+    cal = fit_calibration(_records(rng), false_merge_rate=0.05, min_auc=0.6)
+    assert cal.cues["a/x~a/x|lit-lit"].weight > 0 and cal.cues["a/x~a/x|lit-lit"].auc > 0.9
+    noise = cal.cues["b/y~b/y|lit-lit"]
+    assert noise.weight == 0.0 and abs(noise.auc - 0.5) < 0.1
+    assert cal.model("b/y~b/y", "lit-lit") is None
+    # the noise cue changes nothing in the fused evidence
+    recs = _records(rng, people=6, visits=2)
+    table = VisitTable()
+    for r in recs:
+        table.add(r.person, r.track, r.full, r.start, r.end)
+    with_noise, _ = fused_llr([r.early for r in recs], table, cal)
+    without = [Visit({"a/x": r.early.vectors["a/x"]}) for r in recs]
+    alone, _ = fused_llr(without, table, cal)
+    np.testing.assert_allclose(with_noise, alone)
+    assert cal.figures["strangers_merged"] <= 0.05 + 1e-9 and cal.figures["returns_right"] > 0.8
+
+
+def test_calibration_round_trip_and_strict_keys():
+    cal = Calibration({"height|any": CueModel("gauss", (0.02, 0.08), 0.9, 10, 10)}, 3.0, 0.05)
+    again = Calibration.from_dict(cal.to_dict())
+    assert again.to_dict() == cal.to_dict()
+    with pytest.raises(ValueError, match="unknown key"):
+        Calibration.from_dict({**cal.to_dict(), "treshold": 1.0})
+    with pytest.raises(ValueError, match="light"):
+        Calibration.from_dict({"cues": {"height|dusk": cal.cues["height|any"].to_dict()}})
+    with pytest.raises(ValueError, match="s_same < s_diff"):
+        CueModel("gauss", (0.1, 0.05), 0.9, 10, 10)

@@ -1,0 +1,122 @@
+"""Track-level identity decisions: pending window, open set, co-visibility, re-checks, switches, bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidstream.pipeline.gallery import Gallery
+from reidstream.pipeline.gallery.cues import TrackCues
+from reidstream.pipeline.types import Embeddings, Match, Modality
+
+
+def run(g: Gallery, frames, t0: float = 0.0, dt: float = 0.1) -> list[list[Match]]:
+    """``frames``: list of [(track, vector)] per frame, one colour embedding per track in space rgbd."""
+    out = []
+    for k, items in enumerate(frames):
+        obs = [Embeddings(np.stack([v for _, v in items]).astype(np.float32), Modality.RGB, "rgbd",
+                          np.array([t for t, _ in items]))] if items else []
+        out.append(g.match(obs, t0 + k * dt))
+    return out
+
+
+def test_pending_until_enough_evidence_then_new(people, make_gallery):
+    g = make_gallery(pending_s=0.3, min_frames=2)
+    out = run(g, [[(1, people[0])]] * 5)
+    assert [m[0].pending for m in out] == [True, True, True, False, False]
+    assert out[3][0].identity == "id-0001" and out[3][0].is_new and not out[4][0].is_new
+    with pytest.raises(ValueError, match="identity"):
+        Match(1, "id-0001", 0.0, "rgb", "", pending=True)
+
+
+def test_return_joins_and_stranger_is_new(people, make_gallery):
+    g = make_gallery()
+    run(g, [[(1, people[0]), (2, people[1])]] * 4)
+    out = run(g, [[(3, people[0]), (4, people[2])]] * 4, t0=10.0)
+    last = {m.track_id: m for m in out[-1]}
+    assert last[3].identity == "id-0001" and last[3].evidence > g.threshold
+    assert last[4].identity == "id-0003" and not last[4].evidence > g.threshold
+
+
+def test_co_visible_tracks_never_share_an_identity(people, make_gallery):
+    g = make_gallery()
+    run(g, [[(1, people[0])]] * 4)
+    same = people[0]
+    out = run(g, [[(2, same), (3, same)]] * 6, t0=10.0)
+    ids = {m.track_id: m.identity for m in out[-1]}
+    assert ids[2] != ids[3] and "id-0001" in ids.values()
+    # a track seen while id-0001's track is still in view cannot be id-0001 either
+    g2 = make_gallery()
+    out = run(g2, [[(1, people[0])]] * 4 + [[(1, people[0]), (2, people[0])]] * 6)
+    ids = {m.track_id: m.identity for m in out[-1]}
+    assert ids == {1: "id-0001", 2: "id-0002"}
+
+
+def test_decided_early_when_decisive_and_late_track_ends_pending(people, make_gallery):
+    g = make_gallery(pending_s=5.0, min_frames=2, decisive_margin=2.0)
+    run(g, [[(1, people[0])]] * 3 + [[]] * 2, t0=0.0)  # ends pending, decided when lost
+    assert g.identities() == [] and g.stats()["pending"] == 1
+    g.match([], 3.0)  # lost_s 2 passed: the track is decided although it left
+    assert g.identities() == ["id-0001"] and g.last_resolved == {1: "id-0001"}
+    out = run(g, [[(2, people[0])]] * 3, t0=10.0)
+    assert out[1][0].identity == "id-0001"  # 2 frames, far above the threshold: no need to wait 5 s
+
+
+def test_recheck_moves_a_wrong_first_decision(people, make_gallery, unit):
+    g = make_gallery(pending_s=0.2, recheck_s=0.3, switch_after=2, min_frames=2)
+    run(g, [[(1, people[0])]] * 4)
+    mixed = unit(people[0] + people[1])[0]  # ambiguous start: new identity
+    out = run(g, [[(2, mixed)]] * 4 + [[(2, people[0])]] * 40, t0=10.0)
+    assert out[3][0].identity == "id-0002"
+    assert out[-1][0].identity == "id-0001"
+    assert "id-0002" not in g  # merged away
+
+
+def test_height_alone_separates_in_the_dark(make_gallery):
+    g = make_gallery(threshold=1.0)  # one cue: a height match alone is worth about 1.3 nats here
+
+    def frames(track, height, t0):
+        for k in range(5):
+            cues = TrackCues([track], [1.0], [height], [0.02], [np.nan], [np.inf], None, lit=False)
+            g.match([], t0 + 0.1 * k, cues)
+
+    frames(1, 1.62, 0.0)
+    frames(2, 1.90, 10.0)
+    frames(3, 1.63, 20.0)
+    frames(4, 1.76, 30.0)
+    names = g.identities()
+    assert len(names) == 3  # 1 and 3 one person; 2 and 4 strangers
+    assert g.visits_of(names[0]) == 2
+
+
+def test_visit_bound_and_expiry(people, make_gallery):
+    g = make_gallery(max_visits_per_identity=2, max_age_s=100.0)
+    for k in range(4):
+        run(g, [[(k + 1, people[0])]] * 4, t0=10.0 * k)
+    assert g.identities() == ["id-0001"] and g.visits_of("id-0001") == 2
+    g.match([], 200.0)
+    assert g.identities() == [] and g.last_expired == ["id-0001"]
+
+
+def test_enrolled_identity_is_matched_and_pinned(people, make_gallery, emb):
+    g = make_gallery(max_age_s=10.0)
+    g.enrol("alice", [emb(people[0], [0])], 0.0)
+    with pytest.raises(ValueError, match="already"):
+        g.enrol("alice", [emb(people[0], [0])], 0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        g.enrol("bob", [], 0.0)
+    out = run(g, [[(1, people[0])]] * 4, t0=100.0)
+    assert out[-1][0].identity == "alice" and g.is_pinned("alice")
+
+
+def test_return_found_among_many_visits(people, make_gallery, unit):
+    """The right identity among 2000 stored strangers (speed: reid-stream-bench, not timed here)."""
+    g = make_gallery(max_age_s=1e9, max_identities=5000)
+    rng = np.random.default_rng(0)
+    for k in range(2000):
+        v = unit(rng.normal(size=(1, people.shape[1])))[0]
+        run(g, [[(10 + k, v)]] * 3, t0=5.0 * k, dt=0.1)
+    assert len(g.visits) == 2000
+    run(g, [[(1, people[0])]] * 4, t0=5.0 * 2001)
+    out = run(g, [[(2, people[0])]] * 4, t0=5.0 * 2002)
+    assert out[-1][0].identity == g.identity_of(2) == "id-2001" and len(g) == 2001

@@ -1,0 +1,73 @@
+"""Relabelling: a pending track's earlier frames reach the MOT file and the event log with its decided identity."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from reidstream.pipeline.result import Event
+from reidstream.pipeline.sinks.fanout import FanOut
+from reidstream.pipeline.sinks.jsonl import EventLogSink
+from reidstream.pipeline.sinks.mot import MotSink
+from reidstream.pipeline.sinks.relabel import Relabel
+from reidstream.pipeline.types import Match, Modality
+
+
+def _pending(result, track: int, first: bool):
+    """``result`` with ``track`` pending (no identity); a ``pending`` event on the track's first frame."""
+    ids = tuple("" if t == track else i for i, t in zip(result.identities, result.detections.track_ids))
+    matches = tuple(Match(m.track_id, "", 0.0, Modality.RGB, "", frame_index=m.frame_index, pending=True)
+                    if m.track_id == track else m for m in result.matches)
+    if not any(m.track_id == track for m in result.matches):
+        matches += (Match(track, "", 0.0, Modality.RGB, "", frame_index=result.index, pending=True),)
+    events = tuple(e for e in result.events if e.track != track)
+    if first:
+        events += (Event("pending", result.index, result.frame.timestamp, "cam0", "", track, since=result.index),)
+    return dataclasses.replace(result, identities=ids, matches=matches, events=events)
+
+
+def test_pending_frames_are_relabelled_in_mot_and_events(tmp_path, make_result):
+    mot, events = MotSink(tmp_path / "tracks.txt"), EventLogSink(tmp_path / "events.jsonl")
+    relabel = Relabel(FanOut([mot, events]))
+    for i in range(3):  # track 9 pending for 3 frames, then decided as id-0002
+        relabel(_pending(make_result(i), 9, first=i == 0))
+    assert (tmp_path / "tracks.txt").read_text() == ""  # held back while track 9 is undecided
+    for i in range(3, 5):
+        relabel(make_result(i))
+    relabel.close()
+    rows = [line.split(",") for line in (tmp_path / "tracks.txt").read_text().splitlines()]
+    ids = json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"]
+    frames_of = {}
+    for r in rows:
+        frames_of.setdefault(int(r[1]), []).append(int(r[0]))
+    assert frames_of[ids["id-0002"]] == [1, 2, 3, 4, 5]  # the pending frames carry the decided identity
+    assert frames_of[ids["id-0001"]] == [1, 2, 3, 4, 5]
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    pending = [e for e in logged if e["kind"] == "pending"]
+    assert pending == [dict(pending[0], identity="id-0002", track=9, since=0)]
+
+
+def test_track_decided_after_it_left_and_dropped_tracks(tmp_path, make_result):
+    mot = MotSink(tmp_path / "tracks.txt")
+    relabel = Relabel(mot)
+    relabel(_pending(make_result(0), 9, first=True))
+    relabel(_pending(make_result(1), 9, first=False))
+    gone = make_result(2, identities=("id-0001",), tracks=(5,))
+    relabel(dataclasses.replace(gone, resolved={9: "id-0007"}))
+    relabel.close()
+    ids = json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"]
+    assert set(ids) == {"id-0001", "id-0007"}
+    # a track dropped undecided ("" resolution) is released as it is, and nothing waits forever
+    out = []
+    r2 = Relabel(out.append, max_delay=2)
+    for i in range(4):
+        r2(_pending(make_result(i), 9, first=i == 0))
+    assert [r.index for r in out] == [0, 1]
+    r2(dataclasses.replace(make_result(4, identities=("id-0001",), tracks=(5,)), resolved={9: ""}))
+    assert [r.index for r in out] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="max_delay"):
+        Relabel(out.append, max_delay=-1)
+    assert np.all([r.identities[1] == "" for r in out[:4]])
