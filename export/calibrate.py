@@ -6,8 +6,9 @@ fusion weights and the open-set threshold are fitted here on tracks with ground 
 pipeline's own detector, tracker and crop function (:func:`~reidstream.pipeline.eval.collect.collect_tracks`):
 
 * from labelled recordings (``--recordings``), e.g. of the site the system will run at; or
-* by default from simulated day-night sequences of a population that is neither the default bundle's
-  training people (population 0) nor the evaluation people of ``reid-stream-eval`` (population 7).
+* by default from simulated sequences (:data:`SIM_GROUPS`: day-night, and lit then dark) of a population
+  that is neither the default bundle's training people (population 0) nor the evaluation people of
+  ``reid-stream-eval`` (population 7).
 
 The calibration goes into ``manifest.json`` (key ``calibration``) atomically; the model files are
 untouched, so their checksums stay valid.
@@ -23,25 +24,39 @@ from reidstream.export.evidence import fit_calibration
 from reidstream.pipeline.bundle import MANIFEST, Bundle, load_bundle
 from reidstream.pipeline.gallery.calibration import Calibration
 
-SIM_CONFIG = "configs/sim/day-night.yaml"
-SIM_SETTINGS = {"camera.fps": 15, "lighting.period_s": 40, "crowd.return_prob": 0.6}
+SIM_GROUPS = {
+    "day-night": [("day-night", 1800, "configs/sim/day-night.yaml", 0,
+                   {"camera.fps": 15, "lighting.period_s": 40, "crowd.return_prob": 0.6})],
+    "lit-then-dark": [("lit", 600, None, 0, {"camera.fps": 15, "crowd.population": 10, "crowd.return_prob": 0.6,
+                                              "lighting.level": 1.0}),
+                      ("dark", 600, None, 1000, {"camera.fps": 15, "crowd.population": 10, "crowd.return_prob": 0.6,
+                                                  "lighting.level": 0.02})],
+}
+"""Simulated calibration material per seed: a day-night sequence, and a small population seen lit and then in the
+dark (one timeline, so the same people give lit->dark pairs). Parts: name, frames (scaled by ``sim_frames``),
+sim config, motion seed offset, sim overrides."""
 
 
 def sim_recordings(seeds: Sequence[int], frames: int, population_seed: int, work: Path,
-                   progress: Callable[[str], None]) -> list[Path]:
-    """Renders (or reuses) the simulated calibration sequences; returns their directories."""
+                   progress: Callable[[str], None]) -> list[list[Path]]:
+    """Renders (or reuses) the simulated calibration sequences; returns groups of recordings forming one timeline."""
     from reidstream.pipeline.eval.suite import Part, render
 
-    out = []
+    groups = []
     for seed in seeds:
-        overrides = (f"seed={seed}", f"crowd.population_seed={population_seed}",
-                     *(f"{k}={v}" for k, v in SIM_SETTINGS.items()))
-        rec = work / f"day-night-p{population_seed}-s{seed}"
-        part = Part("calibration", seed, "day-night", frames, SIM_CONFIG, overrides, rec, rec)
-        if render(part, progress):
-            progress(f"rendered {rec}")
-        out.append(rec)
-    return out
+        for group, parts in SIM_GROUPS.items():
+            recs = []
+            for name, n, config, offset, settings in parts:
+                overrides = (f"seed={seed + offset}", f"crowd.population_seed={population_seed}",
+                             *(f"{k}={v}" for k, v in settings.items()))
+                rec = work / f"{group}-p{population_seed}-s{seed}" / name
+                count = max(1, round(n * frames / 1800))
+                part = Part("calibration", seed, name, count, config, overrides, rec, rec)
+                if render(part, progress):
+                    progress(f"rendered {rec}")
+                recs.append(rec)
+            groups.append(recs)
+    return groups
 
 
 def front_end(bundle: Bundle, overrides: Sequence[str] = ()):
@@ -72,21 +87,24 @@ def calibrate_bundle(bundle_dir: str | Path, recordings: Sequence[Path] = (), *,
     from reidstream.pipeline.recording import read_meta
 
     bundle = load_bundle(bundle_dir)
-    recs = [Path(r) for r in recordings]
-    if not recs:
-        recs = sim_recordings(sim_seeds, sim_frames, population_seed, Path(work), progress)
+    groups = [[Path(r)] for r in recordings]
+    if not groups:
+        groups = sim_recordings(sim_seeds, sim_frames, population_seed, Path(work), progress)
         source = (f"reid-export calibrate --sim-seeds {' '.join(map(str, sim_seeds))} --sim-frames {sim_frames} "
-                  f"--population-seed {population_seed} ({SIM_CONFIG}, {SIM_SETTINGS})")
+                  f"--population-seed {population_seed}")
     else:
-        source = "reid-export calibrate --recordings " + " ".join(r.name for r in recs)
+        source = "reid-export calibrate --recordings " + " ".join(str(r) for r in recordings)
     cfg, make = front_end(bundle, overrides)
     records = []
-    for rec in recs:
-        fps = float(read_meta(rec).fps or 15.0)
-        got = collect_tracks(rec, make(fps), pending_s=cfg.gallery.pending_s, min_frames=cfg.gallery.min_frames,
-                             progress=progress)
-        progress(f"{rec}: {len(got)} tracks, {len({r.person for r in got if r.person >= 0})} people")
-        records += got
+    for recs in groups:
+        offset, name = 0.0, str(recs[0].parent if len(recs) > 1 else recs[0])
+        for rec in recs:
+            got = collect_tracks(rec, make(float(read_meta(rec).fps or 15.0)), name=name, time_offset=offset,
+                                 pending_s=cfg.gallery.pending_s, min_frames=cfg.gallery.min_frames,
+                                 progress=progress)
+            progress(f"{rec}: {len(got)} tracks, {len({r.person for r in got if r.person >= 0})} people")
+            offset = max([offset, *(r.end + 60.0 for r in got)])
+            records += got
     cal = fit_calibration(records, false_merge_rate=false_merge_rate, min_auc=min_auc, source=source,
                           progress=progress)
     write_calibration(bundle, cal)

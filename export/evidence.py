@@ -92,15 +92,22 @@ def fit_calibration(records: Sequence[TrackRecord], *, false_merge_rate: float =
     if not cues:
         raise ValueError("calibration: too few labelled track pairs for any cue; record longer sequences with more "
                          "returning people")
+    for name in {key.split("|")[0] for key in cues}:  # one model per light, so each can get its own weight
+        pooled = cues.pop(f"{name}|{ANY_LIGHT}", None)
+        for light in LIGHTS:
+            if f"{name}|{light}" not in cues and pooled is not None:
+                cues[f"{name}|{light}"] = CueModel(**vars(pooled))
     cal = Calibration(cues, 0.0, false_merge_rate, min_auc, source)
-    _fit_weights(cal, seqs)
+    _fit_weights(cal, seqs, say)
     _fit_threshold(cal, seqs, false_merge_rate, say)
     return cal
 
 
-def _fit_weights(cal: Calibration, seqs) -> None:
+def _fit_weights(cal: Calibration, seqs, say: Callable[[str], None]) -> None:
+    """Fusion weights per light condition (the cues present differ: no colour in the dark)."""
     names = sorted(cal.cue_names())
-    columns, labels = [], []
+    columns: dict[str, list] = {light: [] for light in LIGHTS}
+    labels: dict[str, list] = {light: [] for light in LIGHTS}
     for _, queries, table, valid, same, _, _ in seqs:
         lights = light_classes(queries, table)
         cols = {}
@@ -113,15 +120,24 @@ def _fit_weights(cal: Calibration, seqs) -> None:
                 if m is not None:
                     sel = ok & mask
                     llr[sel] = m.llr(d[sel], var[sel] if isinstance(var, np.ndarray) else var)
-            cols[cue] = llr[valid]
-        columns.append(np.stack([cols.get(n, np.zeros(int(valid.sum()))) for n in names], axis=1))
-        labels.append(same[valid])
-    x, y = np.concatenate(columns), np.concatenate(labels)
-    w = fit_weights(x, y)
-    for key, m in cal.cues.items():
-        if m.weight > 0:
-            m.weight = float(w[names.index(key.split("|")[0])])
-    cal.figures["fusion_weights"] = {n: round(float(v), 4) for n, v in zip(names, w)}
+            cols[cue] = llr
+        for light, mask in lights.items():
+            sel = valid & mask
+            columns[light].append(np.stack([cols[n][sel] if n in cols else np.zeros(int(sel.sum())) for n in names],
+                                           axis=1))
+            labels[light].append(same[sel])
+    cal.figures["fusion_weights"] = {}
+    for light in LIGHTS:
+        x, y = np.concatenate(columns[light]), np.concatenate(labels[light])
+        if y.sum() < 5 or (1 - y).sum() < 5:
+            continue  # too few pairs in this light: the cues keep weight 1
+        w = fit_weights(x, y)
+        for n, v in zip(names, w):
+            m = cal.cues.get(f"{n}|{light}")
+            if m is not None and m.weight > 0:
+                m.weight = float(v)
+        cal.figures["fusion_weights"][light] = {n: round(float(v), 3) for n, v in zip(names, w)}
+        say(f"fusion weights {light}: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w) if v > 0))
 
 
 def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None]) -> None:

@@ -51,14 +51,15 @@ def render(frames: int, people: int, seed: int, light: float) -> list:
 
 def time_pipeline(items: list, cfg: StreamConfig, *, batched: bool, warmup: int = 10) -> dict:
     """Processes ``items``; returns frames/s and per-stage latency percentiles over the timed frames."""
-    from reidstream.pipeline.app import build_detector, build_tracker, bundle_of, gallery_config
+    from reidstream.pipeline.app import build_body, build_detector, build_tracker, bundle_of, calibration_of
 
     bundle = bundle_of(cfg)
     stage = EmbedStage.from_bundle(bundle, device=cfg.device)
     if not batched:
         stage = _OneByOne(stage.embedders)
-    pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), stage, Gallery.from_config(gallery_config(cfg, bundle)),
-                    min_box_height=cfg.detector.min_box_height)
+    pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), stage,
+                    Gallery.from_config(cfg.gallery, calibration_of(bundle)), min_box_height=cfg.detector.min_box_height,
+                    body=build_body(cfg))
     for item in items[:warmup]:
         pipe.process(item)
     lat: dict[str, list[float]] = {}

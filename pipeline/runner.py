@@ -53,10 +53,12 @@ class Pipeline:
     _track_identity: dict[int, str] = field(default_factory=dict)
     _first_frame: dict[int, int] = field(default_factory=dict)
     _next_untracked: int = 1_000_000
+    _last: tuple[str, float] | None = None
 
     def process(self, item: AnnotatedFrame) -> FrameResult:
         """Runs every stage on one frame."""
         frame = item.frame
+        self._last = (frame.camera_id, frame.timestamp)
         t0 = time.perf_counter()
         dets = self.detector.detect(frame)
         t1 = time.perf_counter()
@@ -102,6 +104,13 @@ class Pipeline:
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
                            has_ground_truth=item.has_ground_truth, lit=lit,
                            resolved=dict(getattr(self.gallery, "last_resolved", {}) or {}))
+
+    def finish(self) -> tuple[str, dict[int, str]]:
+        """Ends the stream: the gallery decides every track still pending. Returns ``(camera id, track -> identity)``."""
+        finish = getattr(self.gallery, "finish", None)
+        if finish is None or self._last is None:
+            return "", {}
+        return self._last[0], finish(self._last[1])
 
     def _events(self, frame, dets: Detections, matches: list[Match], expired: list[str]) -> list[Event]:
         """``pending`` when a track appears without an identity yet, ``new`` when a track starts an identity,
@@ -197,6 +206,12 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
         if close is not None:
             close()
         worker.close()
+        camera, resolved = pipeline.finish()
+        if resolved and hasattr(sink, "resolve"):
+            sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+        close = getattr(sink, "close", None)
+        if close is not None:
+            close()  # flushes what the sinks still hold (the relabelling waits for decisions)
         if gallery_path is not None:
             save_gallery(pipeline.gallery, gallery_path)
     return n

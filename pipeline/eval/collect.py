@@ -11,7 +11,7 @@ frames that person holds (purity).
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -94,10 +94,20 @@ def _label(result, votes: dict[int, Counter]) -> None:
         votes.setdefault(int(t), Counter())[person.get(j, -1)] += 1
 
 
-def collect_tracks(recording: str | Path, pipeline, *, name: str | None = None, pending_s: float = 1.0,
-                   min_frames: int = 3, progress: Callable[[str], None] | None = None) -> list[TrackRecord]:
+def collect_tracks(recording: str | Path, pipeline, *, name: str | None = None, time_offset: float = 0.0,
+                   pending_s: float = 1.0, min_frames: int = 3,
+                   progress: Callable[[str], None] | None = None) -> list[TrackRecord]:
     """Replays ``recording`` through ``pipeline`` (a :class:`~reidstream.pipeline.runner.Pipeline` whose gallery
     is replaced here by an :class:`EvidenceRecorder`) and returns its tracks with ground truth.
+
+    Args:
+        recording: A recording with ground truth.
+        pipeline: The stages; a fresh one per recording (trackers keep state).
+        name: Sequence name of the records (recordings of one name are one timeline: pairs form across them).
+        time_offset: Added to the records' times (a later part of a timeline).
+        pending_s: Length of the early window (the gallery's decision window).
+        min_frames: Shorter tracks are left out.
+        progress: Called with a line every 100 frames.
 
     Raises:
         ValueError: the recording has no ground truth (naming it).
@@ -123,7 +133,8 @@ def collect_tracks(recording: str | Path, pipeline, *, name: str | None = None, 
             continue
         v = votes.get(tid, Counter())
         (person, n), total = (v.most_common(1)[0] if v else (-1, 0)), sum(v.values())
-        out.append(TrackRecord(name, tid, full.first_seen, full.last_seen, recorder.early[tid].summary(),
+        out.append(TrackRecord(name, tid, full.first_seen + time_offset, full.last_seen + time_offset,
+                               recorder.early[tid].summary(),
                                full.summary(), int(person), n / max(total, 1), full.frames))
     return out
 

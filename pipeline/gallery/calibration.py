@@ -164,8 +164,12 @@ def fit_gauss(delta_same: np.ndarray, var_same: np.ndarray, delta_diff: np.ndarr
     return CueModel("gauss", (s_same, s_diff), a, len(delta_same), len(delta_diff), 1.0, clip)
 
 
-def fit_weights(llrs: np.ndarray, same: np.ndarray, l2: float = 1e-4) -> np.ndarray:
-    """Non-negative fusion weights: logistic regression of same / different on the cues' LLRs (0 = absent)."""
+def fit_weights(llrs: np.ndarray, same: np.ndarray, l2: float = 0.05) -> np.ndarray:
+    """Non-negative fusion weights: logistic regression of same / different on the cues' LLRs (0 = absent).
+
+    The classes are weighted equally and the weights are shrunk towards 1 (the sum of independent
+    LLRs), so a cue seen in few pairs keeps its plain LLR instead of a noisy weight.
+    """
     from scipy.optimize import minimize
 
     x, y = np.asarray(llrs, np.float64), np.asarray(same, np.float64)
@@ -177,7 +181,7 @@ def fit_weights(llrs: np.ndarray, same: np.ndarray, l2: float = 1e-4) -> np.ndar
         t = x @ p
         ll = np.logaddexp(0.0, -t) * y + np.logaddexp(0.0, t) * (1 - y)
         g = w * (1.0 / (1.0 + np.exp(-t)) - y)
-        return float((w * ll).sum() + l2 * (p ** 2).sum()), x.T @ g + 2 * l2 * p
+        return float((w * ll).sum() + l2 * ((p - 1.0) ** 2).sum()), x.T @ g + 2 * l2 * (p - 1.0)
 
     return minimize(loss, np.ones(k), jac=True, method="L-BFGS-B", bounds=[(0.0, 4.0)] * k).x
 

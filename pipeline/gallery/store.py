@@ -355,6 +355,22 @@ class Gallery:
                                  frame_index, evidence=st.evidence_llr))
         return out
 
+    def finish(self, timestamp: float) -> dict[int, str]:
+        """Ends every track (the stream is over): pending ones with ``min_frames`` are decided now.
+
+        Returns:
+            Track id -> identity of the tracks that were still pending (``""``: too short, dropped).
+        """
+        out = {}
+        pending = [(tid, st) for tid, st in self._tracks.items() if st.slot is None]
+        ready = [st for _, st in pending if st.evidence.frames >= self.config.min_frames]
+        if ready:
+            self._decide(ready, timestamp)
+        for tid, st in pending:
+            out[tid] = "" if st.slot is None else self._names[st.slot]
+        self._tracks.clear()
+        return out
+
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
         """The pending tracks to decide now: old enough, or already decisive (rule 3)."""
         c = self.config

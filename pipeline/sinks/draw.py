@@ -73,10 +73,11 @@ def _tile(result: FrameResult, m: Modality, privacy: bool, ref_h: int) -> tuple[
 
 def _boxes(tile: np.ndarray, result: FrameResult, scale: float, neutral: bool) -> None:
     det = result.detections
+    pending = {m.track_id for m in result.matches if m.pending}
     for k in range(len(det)):
         ident = result.identities[k]
         tid = int(det.track_ids[k])
-        text = ident or (f"t{tid}" if tid >= 0 else "?")
+        text = ident or (f"t{tid} pending" if tid in pending else (f"t{tid}" if tid >= 0 else "?"))
         colour = NEUTRAL if neutral else (identity_colour(ident) if ident else UNDECIDED)
         x1, y1, x2, y2 = (int(round(float(v) * scale)) for v in det.boxes[k])
         cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2)

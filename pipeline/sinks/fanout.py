@@ -144,6 +144,12 @@ class FanOut(SinkBase):
             else:
                 self._consecutive[name] = 0
 
+    def resolve(self, camera: str, resolved: dict[int, str]) -> None:
+        """Passes late identity decisions to the sinks that take them (:class:`~reidstream.pipeline.sinks.relabel.Relabel`)."""
+        for name, sink in self._sinks.items():
+            if name not in self.disabled and hasattr(sink, "resolve"):
+                sink.resolve(camera, resolved)
+
     def _failed(self, name: str, result: FrameResult, e: Exception) -> None:
         self.failures[name] += 1
         self._consecutive[name] += 1

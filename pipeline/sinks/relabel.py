@@ -47,6 +47,12 @@ class Relabel(SinkBase):
         self._held.append(result)
         self._release()
 
+    def resolve(self, camera: str, resolved: dict[int, str]) -> None:
+        """Decisions that arrive outside a frame (the stream ended while tracks were pending)."""
+        for track, identity in resolved.items():
+            self._decide((camera, int(track)), identity)
+        self._release()
+
     def _decide(self, key: tuple[str, int], identity: str) -> None:
         if key in self._pending:
             self._pending.discard(key)

@@ -71,3 +71,15 @@ def test_track_decided_after_it_left_and_dropped_tracks(tmp_path, make_result):
     with pytest.raises(ValueError, match="max_delay"):
         Relabel(out.append, max_delay=-1)
     assert np.all([r.identities[1] == "" for r in out[:4]])
+
+
+def test_tracks_pending_at_the_end_are_resolved_before_close(tmp_path, make_result):
+    mot = MotSink(tmp_path / "tracks.txt")
+    fan = FanOut([Relabel(mot)])
+    for i in range(3):
+        fan(_pending(make_result(i), 9, first=i == 0))
+    fan.resolve("cam0", {9: "id-0042"})
+    fan.close()
+    ids = json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"]
+    rows = (tmp_path / "tracks.txt").read_text().splitlines()
+    assert set(ids) == {"id-0001", "id-0042"} and len(rows) == 6
