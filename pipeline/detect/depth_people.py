@@ -5,14 +5,15 @@ In the spirit of the ground-based RGB-D people detector of Munaro & Menegatti
 weights and works in the dark:
 
 1. Back-project every ``step``-th depth pixel with the depth intrinsics.
-2. Floor plane: from the camera mount (``mount_height``, ``tilt_deg``) when
-   known, else RANSAC on the lower half of the image (planes facing up within
-   ``max_floor_angle_deg`` of the camera's up axis; a well supported plane
-   parallel to the best one and lower wins, so a table does not), polished by
-   least squares. Points nearer than ``floor_range`` are used: far floor is
-   noisy, and the foot of a back wall would tilt the fit. The plane is cached,
-   refined each frame by a smoothed fit to the points near it, and estimated
-   afresh when its support collapses for three frames (the camera moved).
+2. Floor plane (:class:`~reidstream.pipeline.body.floor.FloorEstimator`, shared
+   with the body measurer): from the camera mount (``mount_height``,
+   ``tilt_deg``) when known, else RANSAC on the lower half of the image (planes
+   facing up within ``max_floor_angle_deg`` of the camera's up axis; a well
+   supported plane parallel to the best one and lower wins, so a table does
+   not), polished by least squares. Points nearer than ``floor_range`` are used:
+   far floor is noisy, and the foot of a back wall would tilt the fit. The plane
+   is cached, refined each frame by a smoothed fit to the points near it, and
+   estimated afresh when its support collapses for three frames (the camera moved).
 3. Keep points ``floor_margin`` .. ``max_height`` above the floor and within
    ``max_range``. Floor-grid cells whose points run on from just below
    ``max_height`` to above it are static structure (walls, tall furniture;
@@ -47,68 +48,17 @@ Every stage is vectorised numpy/OpenCV over the subsampled points (~19k at
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from pydantic import Field, model_validator
 
+from reidstream.pipeline.body.floor import FloorEstimator, FloorPlane
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.crops import boxes_in, intrinsics_of, reference_modality
 from reidstream.pipeline.types import DepthUnit, Detections, Frame, Intrinsics, Modality
 
 _PERSON_W, _PERSON_H = 0.5, 1.7  # metres, for the expected point count of a whole person
-
-
-@dataclass(frozen=True)
-class FloorPlane:
-    """The floor in camera coordinates: ``height(p) = normal . p + offset``.
-
-    Attributes:
-        normal: Unit normal pointing up (away from the floor, towards the camera side).
-        offset: Height of the camera's optical centre above the floor (m).
-    """
-
-    normal: np.ndarray
-    offset: float
-
-    @classmethod
-    def from_mount(cls, height: float, tilt_deg: float) -> "FloorPlane":
-        """The floor seen by a camera ``height`` m above it, pitched down ``tilt_deg`` (no roll)."""
-        t = math.radians(tilt_deg)
-        return cls(np.array([0.0, -math.cos(t), -math.sin(t)]), float(height))
-
-    @classmethod
-    def fit(cls, points: np.ndarray, up: np.ndarray) -> "FloorPlane | None":
-        """Least-squares plane through ``N x 3`` points, normal oriented along ``up``; None if degenerate."""
-        if len(points) < 3:
-            return None
-        c = points.mean(axis=0, dtype=np.float64)
-        _, s, vt = np.linalg.svd(points - c, full_matrices=False)
-        if s[1] < 1e-6:
-            return None
-        n = vt[2] if vt[2] @ up >= 0 else -vt[2]
-        return cls(n, float(-(n @ c)))
-
-    @property
-    def camera_height(self) -> float:
-        """Height of the camera above the floor (m)."""
-        return self.offset
-
-    @property
-    def tilt_deg(self) -> float:
-        """Downward pitch of the camera implied by the plane (degrees)."""
-        return math.degrees(math.atan2(-self.normal[2], -self.normal[1]))
-
-    def height(self, points: np.ndarray) -> np.ndarray:
-        """Heights above the floor of ``N x 3`` camera-frame points."""
-        return points @ self.normal.astype(points.dtype) + np.asarray(self.offset, points.dtype)
-
-    def blend(self, other: "FloorPlane", weight: float) -> "FloorPlane":
-        """``(1 - weight) * self + weight * other``, renormalised."""
-        n = (1 - weight) * self.normal + weight * other.normal
-        norm = np.linalg.norm(n)
-        return FloorPlane(n / norm, ((1 - weight) * self.offset + weight * other.offset) / norm)
 
 
 class DepthPeopleConfig(ConfigModel):
@@ -185,6 +135,7 @@ class DepthPeopleDetector:
 
     Attributes:
         floor: The current floor estimate (None before the first frame, without a known mount).
+        floor_estimator: The :class:`~reidstream.pipeline.body.floor.FloorEstimator` behind ``floor``.
 
     Raises:
         ValueError: inconsistent settings (``max_height <= min_height``, only one of mount height and tilt).
@@ -206,91 +157,25 @@ class DepthPeopleDetector:
             min_score=float(min_score), mount_height=opt(mount_height), tilt_deg=opt(tilt_deg),
             max_floor_angle_deg=float(max_floor_angle_deg), floor_range=float(floor_range),
             floor_tolerance=float(floor_tolerance), floor_smoothing=float(floor_smoothing), seed=int(seed))
-        self._rng = np.random.default_rng(seed)
-        t = math.radians(tilt_deg or 0.0)
-        self._up = np.array([0.0, -math.cos(t), -math.sin(t)])
+        c = self.config
+        self.floor_estimator = FloorEstimator(
+            mount_height=c.mount_height, tilt_deg=c.tilt_deg, max_floor_angle_deg=c.max_floor_angle_deg,
+            floor_range=c.floor_range, tolerance=c.floor_tolerance, smoothing=c.floor_smoothing, seed=c.seed)
         self._rays: tuple | None = None
-        self.reset()
 
     @classmethod
     def from_config(cls, cfg: DepthPeopleConfig) -> "DepthPeopleDetector":
         """A detector with the settings of ``cfg``."""
         return cls(**cfg.model_dump())
 
+    @property
+    def floor(self) -> FloorPlane | None:
+        """The current floor estimate (None before the first frame, without a known mount)."""
+        return self.floor_estimator.floor
+
     def reset(self) -> None:
         """Forgets the cached floor plane (a new camera or scene)."""
-        c = self.config
-        self.floor: FloorPlane | None = (FloorPlane.from_mount(c.mount_height, c.tilt_deg)
-                                         if c.mount_height is not None else None)
-        self._support = 0.0
-        self._misses = 0
-
-    # ------------------------------------------------------------------ floor
-    def _ransac(self, pts: np.ndarray, iterations: int = 96) -> FloorPlane | None:
-        c = self.config
-        if len(pts) < 50:
-            return None
-        sample = pts[self._rng.choice(len(pts), min(len(pts), 2500), replace=False)].astype(np.float64)
-        tri = sample[self._rng.integers(0, len(sample), (iterations, 3))]
-        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        norm = np.linalg.norm(n, axis=1)
-        ok = norm > 1e-9
-        n = n[ok] / norm[ok, None]
-        n *= np.where(n @ self._up >= 0, 1.0, -1.0)[:, None]
-        d = -(n * tri[ok, 0]).sum(1)
-        ok = (n @ self._up >= math.cos(math.radians(c.max_floor_angle_deg))) & (d > 0.1)
-        if not ok.any():
-            return None
-        n, d = n[ok], d[ok]
-        support = (np.abs(sample @ n.T + d) < c.floor_tolerance).sum(0)
-        best = int(np.argmax(support))
-        if support[best] < 30:
-            return None
-        # A well supported plane parallel to the best one and clearly below it is the floor (the best was a table).
-        below = ((support >= 0.5 * support[best]) & (n @ n[best] > math.cos(math.radians(10.0)))
-                 & (d > d[best] + 0.3))
-        if below.any():
-            best = int(np.flatnonzero(below)[np.argmax(d[below])])
-        plane = FloorPlane(n[best], float(d[best]))
-        for scale in (3.0, 2.0, 1.0):  # least-squares polish on the inliers, window shrinking (less truncation bias)
-            near = np.abs(plane.height(pts)) < scale * c.floor_tolerance
-            plane = FloorPlane.fit(pts[near][:: max(1, int(near.sum()) // 3000)], self._up) or plane
-        return plane
-
-    def _update_floor(self, pts: np.ndarray, lower: np.ndarray) -> FloorPlane | None:
-        """Refines the cached plane with this frame's points, or estimates it afresh when lost.
-
-        Only points nearer than ``floor_range`` are used where there are enough of them: near floor
-        is measured precisely, and far points (noisy, the foot of the back wall) would tilt the fit.
-        ``lower`` marks the points of the lower half of the image (RANSAC's candidates).
-        """
-        c = self.config
-        close = pts[:, 2] <= c.floor_range
-        if close.sum() >= 200:
-            pts, lower = pts[close], lower[close]
-        candidates = pts[lower] if lower.sum() >= 50 else pts
-        if self.floor is None:
-            self.floor = self._ransac(candidates)
-            self._support, self._misses = 0.0, 0
-            if self.floor is None:
-                return None
-        near = np.abs(self.floor.height(pts)) < c.floor_tolerance
-        count = int(near.sum())
-        if count < max(30.0, 0.4 * self._support):
-            self._misses += 1
-            if self._misses >= 3:  # the floor moved (or is hidden): look for it again
-                found = self._ransac(candidates)
-                if found is not None:
-                    self.floor, self._support, self._misses = found, 0.0, 0
-            return self.floor
-        self._misses = 0
-        self._support = count if self._support == 0 else 0.9 * self._support + 0.1 * count
-        if c.floor_smoothing > 0:
-            refit = FloorPlane.fit(pts[near][:: max(1, count // 1500)], self._up)
-            if refit is not None and refit.normal @ self.floor.normal > math.cos(math.radians(5.0)) \
-                    and abs(refit.offset - self.floor.offset) < 0.1:
-                self.floor = self.floor.blend(refit, c.floor_smoothing)
-        return self.floor
+        self.floor_estimator.reset()
 
     # ------------------------------------------------------------------ points
     def _points(self, frame: Frame, k: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,7 +218,7 @@ class DepthPeopleDetector:
         c, s = self.config, self.config.step
         pts, idx, w = self._points(frame, k)
         rows = idx // w
-        plane = self._update_floor(pts, rows >= (frame.depth.shape[0] // s) // 2)
+        plane = self.floor_estimator.update(pts, rows >= (frame.depth.shape[0] // s) // 2)
         if plane is None or len(pts) == 0:
             return empty
         n = plane.normal.astype(np.float32)

@@ -31,6 +31,7 @@ import math
 import numpy as np
 from pydantic import Field
 
+from reidstream.pipeline.body.floor import FloorPlane
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.detect.base import Detector
 from reidstream.pipeline.types import Detections, Frame, Modality
@@ -102,6 +103,14 @@ class AutoDetector:
                     ir: Detector | None = None) -> "AutoDetector":
         """An auto detector over the given detectors with the thresholds of ``cfg``."""
         return cls(colour, depth, ir=ir, **cfg.model_dump())
+
+    @property
+    def floor(self) -> FloorPlane | None:
+        """The depth detector's floor plane: None without a depth detector or before it found one.
+
+        The depth detector updates it only on the frames it runs on (colour unusable).
+        """
+        return getattr(self.detectors["depth"], "floor", None)
 
     def reset(self) -> None:
         """Forgets the light state (the next frame decides afresh, without hysteresis)."""
