@@ -24,7 +24,7 @@ The method behind :class:`~reidstream.pipeline.body.measure.BodyMeter`, per box:
    (``pose_sigma``), the share of holes in the head below the top (hair, grazing
    view, dark: ``3 * holes * pixel``), a box top more than 2 cm above the
    highest point, and the floor plane's tilt (``floor_sigma * distance``).
-   None (NaN) when the top is cut by the image's upper border, hidden (the
+   None (NaN) when the top is cut by the image's upper border, the head runs out at a side, hidden (the
    highest point more than ``max_top_gap`` below the box top, or something
    nearer just above it), or not in the box (the person's depth slab goes on
    above the box: the box belongs to someone hidden behind this body).
@@ -150,6 +150,9 @@ def head_top(depth: np.ndarray, unit: DepthUnit, k: Intrinsics, box: np.ndarray,
     if box[1] < cfg.border or v0 < cfg.border:
         return None
     dv, du = int(math.ceil(0.06 * k.fy / zf)), int(math.ceil(0.1 * k.fx / zf))
+    if (box[0] < cfg.border and u0 - du < cfg.border) or (box[2] > depth.shape[1] - cfg.border
+                                                          and u0 + du > depth.shape[1] - cfg.border):
+        return None  # the head runs out of the image at a side: what is seen of it reads low
     r0, c0 = max(0, v0 - dv), max(0, u0 - du)
     win = metres(depth[r0:v0 + dv + 1:s, c0:u0 + du + 1:s], unit, cfg.max_range)
     rr, cc = np.nonzero(np.abs(win - zf) < half)

@@ -44,6 +44,18 @@ def test_output_keeps_input_order_boxes_and_scores():
     np.testing.assert_array_equal(out.boxes, np.asarray(boxes, np.float32))
     np.testing.assert_array_equal(out.scores, np.array([0.8, 0.95, 0.7], np.float32))
     assert len(set(out.track_ids.tolist())) == 3
+    np.testing.assert_array_equal(tracker.last_index, [0, 1, 2])
+
+
+def test_last_index_names_the_returned_rows():
+    tracker = Tracker()
+    for i in range(4):  # the middle box scores too low to start a track: it is left out
+        boxes = [_walker(i, 10), _walker(i, 300), _walker(i, 500)]
+        out = tracker.update(_dets(boxes, [0.9, 0.3, 0.8], index=i), measures=None, appearance=None)
+    np.testing.assert_array_equal(tracker.last_index, [0, 2])
+    np.testing.assert_array_equal(out.boxes, np.asarray(boxes, np.float32)[[0, 2]])
+    tracker.reset()
+    assert tracker.last_index.size == 0
 
 
 def test_short_gaps_keep_the_id_and_reset_restarts():

@@ -11,6 +11,9 @@ ByteTrack leaves out what it has not confirmed:
   (ByteTrack's second association stage), it never starts one; below
   ``track_activation_threshold`` a high detection does not start a track either.
 
+:attr:`Tracker.last_index` holds the input indices of the returned rows (to pick
+the same rows of anything aligned with the detections, e.g. body measures).
+
 Ids are unique per tracker (from 0) until :meth:`Tracker.reset`. A track that
 misses detections keeps its id for ``lost_track_buffer`` frames at 30 fps (one
 second by default, whatever the frame rate). The defaults follow the ByteTrack
@@ -57,6 +60,9 @@ class Tracker:
 
     Raises:
         ImportError: the ``trackers`` package is not installed.
+
+    Attributes:
+        last_index: Input indices (into the last :meth:`update`'s detections) of the rows it returned.
     """
 
     def __init__(self, frame_rate: float = 30.0, lost_track_buffer: int = 30, minimum_consecutive_frames: int = 2,
@@ -74,13 +80,15 @@ class Tracker:
             raise ImportError("Tracker needs the trackers package: pip install trackers") from e
         self._sv = supervision
         self._tracker = ByteTrackTracker(**self.config.model_dump())
+        self.last_index = np.zeros(0, np.int64)
 
     @classmethod
     def from_config(cls, cfg: TrackerConfig) -> "Tracker":
         """A tracker with the settings of ``cfg``."""
         return cls(**cfg.model_dump())
 
-    def update(self, detections: Detections, timestamp: float | None = None) -> Detections:
+    def update(self, detections: Detections, timestamp: float | None = None, measures: object | None = None,
+               appearance: np.ndarray | None = None) -> Detections:
         """Associates one frame's detections with the tracks; returns the tracked subset (ids >= 0), in input order.
 
         Args:
@@ -89,6 +97,12 @@ class Tracker:
             timestamp: Capture time in seconds (``frame.timestamp``); with it the motion model and
                 the lost-track buffer follow real time (dropped frames, varying fps). Use it for every
                 frame or for none; times must not decrease.
+            measures: Ignored (ByteTrack associates image boxes only); accepted so that every tracker
+                is called alike.
+            appearance: Ignored, as ``measures``.
+
+        Returns:
+            The tracked detections; :attr:`last_index` holds their indices in ``detections``.
         """
         n = len(detections)
         sv = self._sv.Detections(xyxy=detections.boxes.astype(np.float32).reshape(-1, 4),
@@ -100,12 +114,14 @@ class Tracker:
         tracked = np.full(n, -1, np.int64)
         tracked[index] = ids
         keep = np.flatnonzero(tracked >= 0)
+        self.last_index = keep
         return Detections(detections.boxes[keep], detections.scores[keep], tracked[keep], detections.modality,
                           detections.frame_index)
 
     def reset(self) -> None:
         """Drops every track and restarts ids from 0 (a new video or scene)."""
         self._tracker.reset()
+        self.last_index = np.zeros(0, np.int64)
 
 
 __all__ = ["Tracker", "TrackerConfig"]
