@@ -78,3 +78,9 @@ def test_configs_are_frozen_and_round_trip():
     from reidstream.pipeline.config import config_from_mapping
 
     assert config_from_mapping(SimConfig, cfg.to_dict()) == cfg
+
+
+def test_stream_default_yaml_is_the_builtin_default():
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    assert load_config(StreamConfig, CONFIGS / "stream" / "default.yaml") == StreamConfig()
