@@ -62,11 +62,15 @@ def test_replay_writes_events_tracks_gallery_and_summary(run):
     out, r = run
     assert "frames" in r.stdout and "identities" in r.stdout  # the summary table
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    assert events and {e["kind"] for e in events} <= {"new", "matched", "expired"}
+    assert events and {e["kind"] for e in events} <= {"pending", "new", "matched", "expired"}
     assert any(e["kind"] == "new" for e in events)
     for e in events:
         assert set(e) == {"kind", "frame", "time", "camera", "track", "identity", "modality", "space", "box",
-                          "distance"}
+                          "distance", "evidence", "since"}
+    decided = {e["track"]: e["identity"] for e in events if e["kind"] in ("new", "matched")}
+    for e in events:  # relabelled: a pending track's event names the identity it was given
+        if e["kind"] == "pending" and e["track"] in decided:
+            assert e["identity"] == decided[e["track"]] and e["since"] == e["frame"]
     tracks = [line.split(",") for line in (out / "tracks.txt").read_text().splitlines()]
     assert tracks and all(len(t) == 10 and int(t[0]) >= 1 for t in tracks)
     gt = (out / "gt.txt").read_text().splitlines()
