@@ -11,10 +11,12 @@ are less than ``min_purity`` one person are left out.
    Gaussian for height and width; a light condition with too few pairs falls back to all lights).
    A cue whose AUC is below ``min_auc`` gets weight 0.
 2. Fusion weights: :func:`~reidstream.pipeline.gallery.calibration.fit_weights` on the per-cue LLRs.
-3. Threshold: the gallery is replayed per recording in time order. A track whose person was not seen
+3. Thresholds: the gallery is replayed per recording in time order. A track whose person was not seen
    before is a *stranger*; its best score over the earlier people (fused LLR, best visit each) is what
    would merge it. The threshold is the smallest value that at most ``false_merge_rate`` of the
-   strangers exceed. Returning people's acceptance at that threshold is reported with it.
+   strangers exceed, separately for tracks seen lit and seen dark (fewer cues in the dark: smaller
+   scores for everyone) when there are ``min_dark`` dark strangers. Returning people's acceptance at
+   each threshold is reported with it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def fit_calibration(records: Sequence[TrackRecord], *, false_merge_rate: float =
         for light in LIGHTS:
             if f"{name}|{light}" not in cues and pooled is not None:
                 cues[f"{name}|{light}"] = CueModel(**vars(pooled))
-    cal = Calibration(cues, 0.0, false_merge_rate, min_auc, source)
+    cal = Calibration(cues, threshold=0.0, false_merge_rate=false_merge_rate, min_auc=min_auc, source=source)
     _fit_weights(cal, seqs, say)
     _fit_threshold(cal, seqs, false_merge_rate, say)
     return cal
@@ -140,8 +142,10 @@ def _fit_weights(cal: Calibration, seqs, say: Callable[[str], None]) -> None:
         say(f"fusion weights {light}: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w) if v > 0))
 
 
-def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None]) -> None:
-    strangers, returns = [], []
+def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None], min_dark: int = 10) -> None:
+    """The open-set thresholds: one for tracks seen lit, one for tracks seen in the dark when there are enough."""
+    strangers: dict[bool, list[float]] = {True: [], False: []}
+    returns: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _, queries, table, valid, _, person, row_person in seqs:
         fused, _ = fused_llr(queries, table, cal)
         fused = np.where(valid, fused, -np.inf)
@@ -151,25 +155,35 @@ def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], Non
             seen = np.isfinite(score[t])
             if not seen.any():
                 continue
+            lit = bool(queries[t].lit)
             if not seen[p]:
-                strangers.append(float(score[t][seen].max()))
+                strangers[lit].append(float(score[t][seen].max()))
             else:
                 others = np.where(np.arange(score.shape[1]) == p, -np.inf, score[t])
-                returns.append((float(score[t, p]), float(others.max())))
-    if not strangers:
+                returns[lit].append((float(score[t, p]), float(others.max())))
+    if not strangers[True] and not strangers[False]:
         raise ValueError("calibration: no first-time visitor after another person was seen; record longer sequences")
-    s = np.sort(strangers)
-    k = int(np.ceil((1.0 - rate) * len(s))) - 1
-    cal.threshold = float(max(s[min(max(k, 0), len(s) - 1)], 0.0))
-    own = np.array([r[0] for r in returns]) if returns else np.zeros(0)
-    other = np.array([r[1] for r in returns]) if returns else np.zeros(0)
-    right = float(np.mean((own > cal.threshold) & (own >= other))) if len(own) else float("nan")
-    wrong = float(np.mean((other > cal.threshold) & (other > own))) if len(own) else float("nan")
-    merged = float(np.mean(s > cal.threshold))
-    cal.figures.update({"strangers": len(s), "returns": len(own), "strangers_merged": round(merged, 4),
-                        "returns_right": round(right, 4), "returns_wrong": round(wrong, 4)})
-    say(f"threshold {cal.threshold:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of {len(s)}; returns "
-        f"to the right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
+
+    def at_rate(values: list[float]) -> float:
+        s = np.sort(values)
+        k = int(np.ceil((1.0 - rate) * len(s))) - 1
+        return float(max(s[min(max(k, 0), len(s) - 1)], 0.0))
+
+    cal.threshold = at_rate(strangers[True] or strangers[False])
+    cal.dark_threshold = at_rate(strangers[False]) if len(strangers[False]) >= min_dark else None
+    for lit, name in ((True, "lit"), (False, "dark")):
+        th = cal.threshold_for(lit)
+        s = np.array(strangers[lit])
+        own = np.array([r[0] for r in returns[lit]]) if returns[lit] else np.zeros(0)
+        other = np.array([r[1] for r in returns[lit]]) if returns[lit] else np.zeros(0)
+        merged = float(np.mean(s > th)) if len(s) else float("nan")
+        right = float(np.mean((own > th) & (own >= other))) if len(own) else float("nan")
+        wrong = float(np.mean((other > th) & (other > own))) if len(own) else float("nan")
+        cal.figures[name] = {"threshold": round(th, 3), "strangers": len(s), "returns": len(own),
+                             "strangers_merged": round(merged, 4), "returns_right": round(right, 4),
+                             "returns_wrong": round(wrong, 4)}
+        say(f"{name} tracks: threshold {th:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of {len(s)}; "
+            f"returns to the right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
 
 
 __all__ = ["fit_calibration"]

@@ -18,8 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from reidstream.pipeline.gallery.cues import TrackCues
-from reidstream.pipeline.gallery.evidence import TrackEvidence, Visit
-from reidstream.pipeline.gallery.matcher import unit_rows
+from reidstream.pipeline.gallery.evidence import TrackEvidence, Visit, accumulate
 from reidstream.pipeline.types import Embeddings
 
 
@@ -49,22 +48,7 @@ class EvidenceRecorder:
         self.last_resolved: dict[int, str] = {}
 
     def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None) -> list:
-        quality = {}
-        if cues is not None:
-            for i, tid in enumerate(cues.track_ids.tolist()):
-                colour = cues.colour[i] if cues.colour is not None else None
-                for store in self._stores(tid, timestamp):
-                    store.add_frame(timestamp, float(cues.quality[i]), cues.lit, cues.height[i], cues.height_sigma[i],
-                                    cues.width[i], cues.width_sigma[i], colour)
-                quality[tid] = max(float(cues.quality[i]), 0.02)
-        for i, obs in enumerate(observations):
-            if not len(obs):
-                continue
-            unit = unit_rows(obs, f"observations[{i}]")
-            key = f"{obs.space}/{obs.modality.value}"
-            for r, tid in enumerate(obs.track_ids.tolist()):
-                for store in self._stores(int(tid), timestamp):
-                    store.add_vector(key, unit[r], quality.get(int(tid), 1.0))
+        accumulate(observations, cues, timestamp, lambda tid: self._stores(tid, timestamp))
         return []
 
     def _stores(self, tid: int, timestamp: float) -> list[TrackEvidence]:

@@ -39,7 +39,7 @@ def calibration() -> Calibration:
     cues = {f"{f}~{f}|any": CueModel(**cue) for f in (*FEATURES, "colour")}
     cues.update({"rgbd/depth~rgbd/rgb|any": CueModel(**cue), "rgbir/ir~rgbir/rgb|any": CueModel(**cue),
                  "height|any": CueModel("gauss", (0.02, 0.1), 0.95, 100, 100)})
-    return Calibration(cues, 3.0)
+    return Calibration(cues, threshold=3.0)
 
 
 def _visit(rng: np.random.Generator, dim: int) -> Visit:

@@ -14,10 +14,13 @@ speaker detection"): a positive LLR is evidence for "same", independent of how o
 * ``logistic`` (embeddings, colour): ``LLR(d) = a + b * d`` from a logistic regression of same /
   different on ``d`` with the two classes weighted equally (Platt scaling with a flat prior, so the
   fitted log-odds *is* the LLR), clipped to ``[-clip, clip]``.
-* ``gauss`` (height, width; difference ``delta`` of two measures with variances ``va``, ``vb``):
-  ``LLR = log N(delta; 0, s_same^2 + va + vb) - log N(delta; 0, s_diff^2 + va + vb)`` with
-  ``s_same``, ``s_diff`` fitted by maximum likelihood. The measurement uncertainty enters directly,
-  so a far or half-hidden person's height says little.
+* ``gauss`` (height, width; difference ``delta`` of two measures with summed variance ``v = va + vb``):
+  ``LLR = log[(1 - e) N(delta; 0, s_same^2 + v) + e N(delta; 0, s_diff^2 + v)] - log N(delta; 0, s_diff^2 + v)``
+  with ``s_diff`` fitted by maximum likelihood on different-person pairs, then ``s_same`` and the outlier
+  share ``e`` on same-person pairs. The outlier term keeps a rare wrong measure of the same person (two
+  people merged in one box, a head hidden) from counting as strong evidence against them, while a
+  precise match still counts strongly for. The measurement uncertainty enters directly, so a far or
+  half-hidden person's height says little.
 
 Fusion sums the cues present: ``fused = sum_c w_c * LLR_c`` (a linear logistic fusion in the spirit
 of the FoCal toolkit, with non-negative weights fitted on the same calibration pairs so that
@@ -60,7 +63,8 @@ class CueModel:
     """Distance -> LLR of one cue under one light condition.
 
     Attributes:
-        kind: ``"logistic"`` (params ``a, b``) or ``"gauss"`` (params ``s_same, s_diff`` in metres).
+        kind: ``"logistic"`` (params ``a, b``) or ``"gauss"`` (params ``s_same, s_diff`` in metres and the
+            outlier share ``e``).
         params: The two parameters.
         auc: Separability on the calibration pairs (0.5 = chance).
         n_same: Same-person calibration pairs.
@@ -70,7 +74,7 @@ class CueModel:
     """
 
     kind: str
-    params: tuple[float, float]
+    params: tuple[float, ...]
     auc: float
     n_same: int
     n_diff: int
@@ -81,10 +85,14 @@ class CueModel:
         if self.kind not in ("logistic", "gauss"):
             raise ValueError(f"CueModel.kind: expected 'logistic' or 'gauss', got {self.kind!r}")
         self.params = tuple(float(v) for v in self.params)
-        if len(self.params) != 2 or not all(math.isfinite(v) for v in self.params):
-            raise ValueError(f"CueModel.params: expected two finite numbers, got {self.params!r}")
-        if self.kind == "gauss" and not 0 < self.params[0] < self.params[1]:
-            raise ValueError(f"CueModel.params: a gauss cue needs 0 < s_same < s_diff, got {self.params!r}")
+        if self.kind == "gauss" and len(self.params) == 2:
+            self.params = (*self.params, 0.0)
+        n = 2 if self.kind == "logistic" else 3
+        if len(self.params) != n or not all(math.isfinite(v) for v in self.params):
+            raise ValueError(f"CueModel.params: expected {n} finite numbers for a {self.kind} cue, got {self.params!r}")
+        if self.kind == "gauss" and not (0 < self.params[0] < self.params[1] and 0 <= self.params[2] < 1):
+            raise ValueError(f"CueModel.params: a gauss cue needs 0 < s_same < s_diff and 0 <= e < 1, got "
+                             f"{self.params!r}")
         if not (self.weight >= 0 and math.isfinite(self.weight)):
             raise ValueError(f"CueModel.weight: expected a finite number >= 0, got {self.weight!r}")
 
@@ -94,8 +102,10 @@ class CueModel:
         if self.kind == "logistic":
             out = self.params[0] + self.params[1] * x
         else:
-            vs, vd = self.params[0] ** 2 + var, self.params[1] ** 2 + var
-            out = 0.5 * (np.log(vd / vs) - x * x * (1.0 / vs - 1.0 / vd))
+            s_same, s_diff, e = self.params
+            vs, vd = s_same ** 2 + var, s_diff ** 2 + var
+            core = 0.5 * (np.log(vd / vs) - x * x * (1.0 / vs - 1.0 / vd))  # log N_same - log N_diff
+            out = np.logaddexp(np.log1p(-e) + core, np.log(e)) if e > 0 else core
         return np.clip(out, -self.clip, self.clip)
 
     def to_dict(self) -> dict:
@@ -144,24 +154,31 @@ def fit_logistic(d_same: np.ndarray, d_diff: np.ndarray, clip: float = 6.0, l2: 
 
 def fit_gauss(delta_same: np.ndarray, var_same: np.ndarray, delta_diff: np.ndarray, var_diff: np.ndarray,
               clip: float = 6.0) -> CueModel:
-    """Gaussian calibration of a metric measure's difference (see the module docstring), by maximum likelihood."""
-    from scipy.optimize import minimize_scalar
+    """Gaussian calibration of a metric measure's difference with an outlier share (see the module docstring),
+    by maximum likelihood."""
+    from scipy.optimize import minimize, minimize_scalar
 
-    def fit(delta, var):
-        delta, var = np.asarray(delta, np.float64), np.asarray(var, np.float64)
-        if len(delta) < 2:
-            raise ValueError(f"calibration of a body measure needs at least 2 pairs per class, got {len(delta)}")
+    ds, vs = np.asarray(delta_same, np.float64), np.asarray(var_same, np.float64)
+    dd, vd = np.asarray(delta_diff, np.float64), np.asarray(var_diff, np.float64)
+    if len(ds) < 2 or len(dd) < 2:
+        raise ValueError(f"calibration of a body measure needs at least 2 pairs per class, got {len(ds)} and {len(dd)}")
 
-        def nll(log_s):
-            v = math.exp(2 * log_s) + var
-            return float(0.5 * (np.log(v) + delta * delta / v).sum())
+    def log_normal(delta, v):
+        return -0.5 * (np.log(2 * np.pi * v) + delta * delta / v)
 
-        return math.exp(minimize_scalar(nll, bounds=(math.log(1e-3), math.log(2.0)), method="bounded").x)
+    s_diff = math.exp(minimize_scalar(lambda ls: -float(log_normal(dd, math.exp(2 * ls) + vd).sum()),
+                                      bounds=(math.log(1e-3), math.log(2.0)), method="bounded").x)
 
-    s_same, s_diff = fit(delta_same, var_same), fit(delta_diff, var_diff)
-    s_diff = max(s_diff, s_same * 1.01)
-    a = auc(-np.abs(np.asarray(delta_same)), -np.abs(np.asarray(delta_diff)))
-    return CueModel("gauss", (s_same, s_diff), a, len(delta_same), len(delta_diff), 1.0, clip)
+    def nll(p):
+        s, e = math.exp(p[0]), 1.0 / (1.0 + math.exp(-p[1]))
+        mix = np.logaddexp(np.log1p(-e) + log_normal(ds, s * s + vs), np.log(e) + log_normal(ds, s_diff ** 2 + vs))
+        return -float(mix.sum())
+
+    p = minimize(nll, np.array([math.log(0.3 * s_diff), -3.0]), method="Nelder-Mead").x
+    s_same = min(math.exp(p[0]), 0.99 * s_diff)
+    e = float(np.clip(1.0 / (1.0 + math.exp(-p[1])), 1e-3, 0.5))
+    a = auc(-np.abs(ds), -np.abs(dd))
+    return CueModel("gauss", (s_same, s_diff, e), a, len(ds), len(dd), 1.0, clip)
 
 
 def fit_weights(llrs: np.ndarray, same: np.ndarray, l2: float = 0.05) -> np.ndarray:
@@ -193,6 +210,8 @@ class Calibration:
     Attributes:
         cues: ``"<cue>|<light>"`` -> model, light one of :data:`LIGHTS` or ``"any"``.
         threshold: A track joins its best identity when the fused LLR exceeds this.
+        dark_threshold: The same for tracks seen mostly in the dark (None: ``threshold``): with fewer cues
+            the evidence, strangers' included, is smaller, so the same false-merge rate sits lower.
         false_merge_rate: The rate of strangers joining a known identity that ``threshold`` was set for.
         min_auc: Cues below this AUC were given weight 0.
         source: How the calibration was made (command, data, seeds).
@@ -201,6 +220,7 @@ class Calibration:
 
     cues: dict[str, CueModel] = field(default_factory=dict)
     threshold: float = 2.0
+    dark_threshold: float | None = None
     false_merge_rate: float = 0.05
     min_auc: float = 0.6
     source: str = ""
@@ -211,18 +231,22 @@ class Calibration:
         m = self.cues.get(f"{cue}|{light}") or self.cues.get(f"{cue}|{ANY_LIGHT}")
         return m if m is not None and m.weight > 0 else None
 
+    def threshold_for(self, lit: bool) -> float:
+        """The open-set threshold of a track seen mostly lit, or mostly dark."""
+        return self.threshold if lit or self.dark_threshold is None else self.dark_threshold
+
     def cue_names(self) -> set[str]:
         return {key.split("|")[0] for key in self.cues}
 
     def to_dict(self) -> dict:
         return {"cues": {k: m.to_dict() for k, m in sorted(self.cues.items())}, "threshold": self.threshold,
-                "false_merge_rate": self.false_merge_rate, "min_auc": self.min_auc, "source": self.source,
+                "dark_threshold": self.dark_threshold, "false_merge_rate": self.false_merge_rate, "min_auc": self.min_auc, "source": self.source,
                 "figures": self.figures}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "calibration") -> "Calibration":
         """Parses :meth:`to_dict` output; unknown keys and bad values raise ValueError naming the key."""
-        keys = {"cues", "threshold", "false_merge_rate", "min_auc", "source", "figures"}
+        keys = {"cues", "threshold", "dark_threshold", "false_merge_rate", "min_auc", "source", "figures"}
         if not isinstance(d, Mapping):
             raise ValueError(f"{where}: expected a mapping, got {type(d).__name__}")
         unknown = set(d) - keys
@@ -235,11 +259,12 @@ class Calibration:
                 raise ValueError(f"{where}.cues: key {key!r} is not '<cue>|<light>' with light in "
                                  f"{(*LIGHTS, ANY_LIGHT)}")
             cues[key] = CueModel.from_dict(m, f"{where}.cues[{key!r}]")
-        threshold = d.get("threshold", 2.0)
-        if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-            raise ValueError(f"{where}.threshold: expected a finite number, got {threshold!r}")
-        return cls(cues, float(threshold), float(d.get("false_merge_rate", 0.05)), float(d.get("min_auc", 0.6)),
-                   str(d.get("source", "")), dict(d.get("figures", {})))
+        threshold, dark = d.get("threshold", 2.0), d.get("dark_threshold")
+        for key, value in (("threshold", threshold), ("dark_threshold", dark)):
+            if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise ValueError(f"{where}.{key}: expected a finite number, got {value!r}")
+        return cls(cues, float(threshold), None if dark is None else float(dark), float(d.get("false_merge_rate", 0.05)),
+                   float(d.get("min_auc", 0.6)), str(d.get("source", "")), dict(d.get("figures", {})))
 
 
 __all__ = ["ANY_LIGHT", "Calibration", "CueModel", "LIGHTS", "auc", "fit_gauss", "fit_logistic", "fit_weights",

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def assign_open_set(score: np.ndarray, threshold: float) -> dict[int, int]:
+def assign_open_set(score: np.ndarray, threshold: float | np.ndarray) -> dict[int, int]:
     """Optimal one-to-one assignment of tracks (rows) to identities (columns) that maximises the summed evidence.
 
     Each track may instead start a new identity, worth ``threshold`` (one dummy column per track), so a
@@ -15,7 +15,7 @@ def assign_open_set(score: np.ndarray, threshold: float) -> dict[int, int]:
 
     Args:
         score: ``T x M`` fused LLRs (``-inf``: excluded, e.g. the identity was seen at the same time).
-        threshold: The open-set threshold.
+        threshold: The open-set threshold, or one per track (``T``).
 
     Returns:
         Track row -> identity column, for the tracks that join an existing identity.
@@ -23,10 +23,11 @@ def assign_open_set(score: np.ndarray, threshold: float) -> dict[int, int]:
     t, m = score.shape
     if t == 0 or m == 0:
         return {}
-    low = -1e6 - abs(threshold) * (t + 1)
-    real = np.where(np.isfinite(score) & (score > threshold), score, low)
+    th = np.broadcast_to(np.asarray(threshold, np.float64), (t,))
+    low = -1e6 - float(np.abs(th).max()) * (t + 1)
+    real = np.where(np.isfinite(score) & (score > th[:, None]), score, low)
     dummy = np.full((t, t), low)
-    np.fill_diagonal(dummy, threshold)
+    np.fill_diagonal(dummy, th)
     rows, cols = linear_sum_assignment(-np.concatenate([real, dummy], axis=1))
     return {int(r): int(c) for r, c in zip(rows, cols) if c < m and real[r, c] > low}
 

@@ -13,6 +13,7 @@ against every stored visit with one matrix product per feature.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -85,6 +86,42 @@ class TrackEvidence:
         w = (wn / wd, 1.0 / np.sqrt(wd)) if wd > 0 else (np.nan, np.inf)
         return Visit(vectors, float(h[0]), max(float(h[1]), _MIN_SIGMA) if hd > 0 else np.inf, float(w[0]),
                      max(float(w[1]), _MIN_SIGMA) if wd > 0 else np.inf, self.lit, self.weight)
+
+
+def accumulate(observations, cues, timestamp: float, stores: Callable[[int], Sequence[TrackEvidence]]) -> list[int]:
+    """Adds one frame to the evidence of each of its tracks; returns the frame's track ids, sorted.
+
+    Args:
+        observations: The frame's :class:`~reidstream.pipeline.types.Embeddings`.
+        cues: The frame's :class:`~reidstream.pipeline.gallery.cues.TrackCues`, or None (quality 1, no
+            body measures, no colour).
+        timestamp: Frame time (s).
+        stores: Track id -> the evidence accumulators that take the frame (created on first use).
+    """
+    from reidstream.pipeline.gallery.matcher import group, unit_rows
+
+    query = group(observations)
+    tids = set(query.track_ids.tolist()) | (set(cues.track_ids.tolist()) if cues is not None else set())
+    row_of = {int(t): i for i, t in enumerate(cues.track_ids)} if cues is not None else {}
+    quality = {}
+    for tid in sorted(tids):
+        i = row_of.get(tid)
+        for ev in stores(tid):
+            if i is None:
+                ev.add_frame(timestamp, 1.0, True, np.nan, np.inf, np.nan, np.inf, None)
+            else:
+                ev.add_frame(timestamp, float(cues.quality[i]), cues.lit, cues.height[i], cues.height_sigma[i],
+                             cues.width[i], cues.width_sigma[i], cues.colour[i] if cues.colour is not None else None)
+        quality[tid] = 1.0 if i is None else max(float(cues.quality[i]), 0.02)
+    for i, obs in enumerate(observations):
+        if not len(obs):
+            continue
+        unit = unit_rows(obs, f"observations[{i}]")
+        key = f"{obs.space}/{obs.modality.value}"
+        for r, tid in enumerate(obs.track_ids.tolist()):
+            for ev in stores(int(tid)):
+                ev.add_vector(key, unit[r], quality[int(tid)])
+    return sorted(tids)
 
 
 class VisitTable:
@@ -215,4 +252,4 @@ class VisitTable:
         return table
 
 
-__all__ = ["TrackEvidence", "Visit", "VisitTable"]
+__all__ = ["TrackEvidence", "Visit", "VisitTable", "accumulate"]

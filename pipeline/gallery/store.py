@@ -37,9 +37,9 @@ from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
-from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable
+from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
 from reidstream.pipeline.gallery.fusion import fused_llr, per_identity
-from reidstream.pipeline.gallery.matcher import group, unit_rows
+from reidstream.pipeline.gallery.matcher import unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
 
 
@@ -115,9 +115,14 @@ class Gallery:
 
     @property
     def threshold(self) -> float:
-        """The open-set threshold in use."""
+        """The open-set threshold in use for lit tracks."""
+        return self.threshold_for(True)
+
+    def threshold_for(self, lit: bool) -> float:
+        """The open-set threshold of a track seen mostly lit (or dark): ``gallery.threshold`` if set, else the
+        calibration's for that light (fewer cues in the dark give smaller scores to strangers too)."""
         t = self.config.threshold
-        return float(self.calibration.threshold if t is None else t)
+        return float(self.calibration.threshold_for(lit) if t is None else t)
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -221,34 +226,18 @@ class Gallery:
 
     # ------------------------------------------------------------ evidence
     def _observe(self, observations: Sequence[Embeddings], cues: TrackCues | None, timestamp: float) -> list[int]:
-        query = group(observations)
-        tids = set(query.track_ids.tolist()) | (set(cues.track_ids.tolist()) if cues is not None else set())
-        row_of = {int(t): i for i, t in enumerate(cues.track_ids)} if cues is not None else {}
-        quality = {}
-        for tid in sorted(tids):
-            st = self._tracks.get(tid)
-            if st is None:
-                st = self._tracks[tid] = _Track(TrackEvidence(timestamp), last_check=timestamp)
-            i = row_of.get(tid)
-            if i is None:
-                st.evidence.add_frame(timestamp, 1.0, True, np.nan, np.inf, np.nan, np.inf, None)
-                quality[tid] = 1.0
-            else:
-                colour = cues.colour[i] if cues.colour is not None else None
-                st.evidence.add_frame(timestamp, float(cues.quality[i]), cues.lit, cues.height[i],
-                                      cues.height_sigma[i], cues.width[i], cues.width_sigma[i], colour)
-                quality[tid] = max(float(cues.quality[i]), 0.02)
-        for i, obs in enumerate(observations):
-            if not len(obs):
-                continue
-            unit = unit_rows(obs, f"observations[{i}]")
-            key = f"{obs.space}/{obs.modality.value}"
-            for r, tid in enumerate(obs.track_ids.tolist()):
+        def stores(tid: int) -> list[TrackEvidence]:
+            if tid not in self._tracks:
+                self._tracks[tid] = _Track(TrackEvidence(timestamp), last_check=timestamp)
+            return [self._tracks[tid].evidence]
+
+        present = accumulate(observations, cues, timestamp, stores)
+        for obs in observations:
+            for tid in np.unique(obs.track_ids).tolist():
                 st = self._tracks[int(tid)]
-                st.evidence.add_vector(key, unit[r], quality[int(tid)])
                 if st.evidence.frames == 1:
                     st.modality = obs.modality
-        return sorted(tids)
+        return present
 
     def _scores(self, states: Sequence[_Track], exclude_own: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
         """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded."""
@@ -267,7 +256,7 @@ class Gallery:
     # --------------------------------------------------------------- decisions
     def _decide(self, states: list[_Track], timestamp: float) -> None:
         score, _, summaries = self._scores(states)
-        pairs = assign_open_set(score, self.threshold)
+        pairs = assign_open_set(score, np.array([self.threshold_for(st.evidence.lit) for st in states]))
         for t, st in enumerate(states):
             slot = pairs.get(t)
             st.new = slot is None
@@ -290,7 +279,8 @@ class Gallery:
             others = score[t].copy()
             others[st.slot] = -np.inf
             best = int(np.argmax(others)) if len(others) else -1
-            better = best >= 0 and others[best] > self.threshold and (not np.isfinite(own) or others[best] > own + m)
+            better = best >= 0 and others[best] > self.threshold_for(st.evidence.lit) and \
+                (not np.isfinite(own) or others[best] > own + m)
             st.better = st.better + 1 if better else 0
             st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
             if st.better >= self.config.switch_after and st.slot != best and self._names[best] is not None:
@@ -380,7 +370,7 @@ class Gallery:
         if early and len(self.visits):
             score, _, _ = self._scores(early)
             ready += [st for t, st in enumerate(early)
-                      if score.shape[1] and np.max(score[t]) > self.threshold + c.decisive_margin]
+                      if score.shape[1] and np.max(score[t]) > self.threshold_for(st.evidence.lit) + c.decisive_margin]
         return ready
 
     # ------------------------------------------------------------ enrolment

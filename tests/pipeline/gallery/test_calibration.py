@@ -23,17 +23,23 @@ def test_logistic_fit_recovers_the_known_llr():
     assert m.llr(-10.0) == m.clip and m.llr(10.0) == -m.clip
 
 
-def test_gauss_fit_recovers_spreads_and_uses_measurement_variance():
+def test_gauss_fit_recovers_spreads_outliers_and_uses_measurement_variance():
+    """Same: 95 % N(0, 0.015^2 + v), 5 % outliers N(0, 0.1^2 + v); different: N(0, 0.1^2 + v)."""
     rng = np.random.default_rng(1)
-    var_s, var_d = rng.uniform(0, 0.02 ** 2, 20000), rng.uniform(0, 0.02 ** 2, 20000)
-    same = rng.normal(0, np.sqrt(0.015 ** 2 + var_s))
+    n = 40000
+    var_s, var_d = rng.uniform(0, 0.02 ** 2, n), rng.uniform(0, 0.02 ** 2, n)
+    spread = np.where(rng.random(n) < 0.05, 0.1, 0.015)
+    same = rng.normal(0, np.sqrt(spread ** 2 + var_s))
     diff = rng.normal(0, np.sqrt(0.1 ** 2 + var_d))
     m = fit_gauss(same, var_s, diff, var_d)
-    assert m.params[0] == pytest.approx(0.015, rel=0.1) and m.params[1] == pytest.approx(0.1, rel=0.05)
-    vs, vd = m.params[0] ** 2, m.params[1] ** 2
-    assert m.llr(0.0) == pytest.approx(0.5 * np.log(vd / vs))
+    s_same, s_diff, e = m.params
+    assert s_same == pytest.approx(0.015, rel=0.1) and s_diff == pytest.approx(0.1, rel=0.05)
+    assert e == pytest.approx(0.05, abs=0.015)
+    known = np.log((1 - e) * s_diff / s_same + e)  # (1 - e) N_same(0) / N_diff(0) + e
+    assert m.llr(0.0) == pytest.approx(known, rel=1e-6)
+    assert m.llr(0.3) == pytest.approx(np.log(e), abs=0.05)  # far apart: only the outlier term is left
     # a noisy measurement (large variance) gives weaker evidence either way
-    assert abs(m.llr(0.0, 0.05 ** 2)) < abs(m.llr(0.0)) and abs(m.llr(0.2, 0.05 ** 2)) < abs(m.llr(0.2))
+    assert abs(m.llr(0.0, 0.05 ** 2)) < abs(m.llr(0.0)) and abs(m.llr(0.06, 0.05 ** 2)) < abs(m.llr(0.06))
 
 
 def test_auc_counts_ties_half():
@@ -72,16 +78,18 @@ def test_fusion_gives_no_weight_to_a_pair_without_separability():
     without = [Visit({"a/x": r.early.vectors["a/x"]}) for r in recs]
     alone, _ = fused_llr(without, table, cal)
     np.testing.assert_allclose(with_noise, alone)
-    assert cal.figures["strangers_merged"] <= 0.05 + 1e-9 and cal.figures["returns_right"] > 0.8
+    assert cal.figures["lit"]["strangers_merged"] <= 0.05 + 1e-9 and cal.figures["lit"]["returns_right"] > 0.8
 
 
 def test_calibration_round_trip_and_strict_keys():
-    cal = Calibration({"height|any": CueModel("gauss", (0.02, 0.08), 0.9, 10, 10)}, 3.0, 0.05)
+    cal = Calibration({"height|any": CueModel("gauss", (0.02, 0.08), 0.9, 10, 10)}, threshold=3.0, dark_threshold=1.5)
     again = Calibration.from_dict(cal.to_dict())
-    assert again.to_dict() == cal.to_dict()
+    assert again.to_dict() == cal.to_dict() and again.threshold_for(False) == 1.5 and again.threshold_for(True) == 3.0
     with pytest.raises(ValueError, match="unknown key"):
         Calibration.from_dict({**cal.to_dict(), "treshold": 1.0})
     with pytest.raises(ValueError, match="light"):
         Calibration.from_dict({"cues": {"height|dusk": cal.cues["height|any"].to_dict()}})
     with pytest.raises(ValueError, match="s_same < s_diff"):
-        CueModel("gauss", (0.1, 0.05), 0.9, 10, 10)
+        CueModel("gauss", (0.1, 0.05, 0.0), 0.9, 10, 10)
+    with pytest.raises(ValueError, match="3 finite numbers"):
+        CueModel("gauss", (0.01, 0.05, 0.1, 0.2), 0.9, 10, 10)
