@@ -9,7 +9,9 @@ Rules of :meth:`Gallery.match` (one call per frame):
    inverse variance.
 3. A new track is **pending** (``Match.pending``, no identity) until it has collected ``pending_s`` of
    evidence, or earlier once at least ``min_frames`` frames make the decision clear (best fused LLR
-   ``decisive_margin`` above the threshold). A pending track that ends early is decided then.
+   ``decisive_margin`` above the threshold). A track whose best identity is then just below the threshold
+   (within ``undecided_margin``) stays pending for more evidence, at most ``max_pending_s``. A pending
+   track that ends early is decided then.
 4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
@@ -54,6 +56,11 @@ class GalleryConfig(ConfigModel):
     """Fewest frames behind any decision."""
     decisive_margin: float = Field(6.0, ge=0.0)
     """Decide before ``pending_s`` once the best identity is this far above the threshold."""
+    undecided_margin: float = Field(3.0, ge=0.0)
+    """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
+    more evidence (up to ``max_pending_s``) instead of starting a new identity."""
+    max_pending_s: float = Field(3.0, ge=0.0)
+    """Longest a track stays pending; then it is decided on what it has."""
     recheck_s: float = Field(1.0, gt=0.0)
     """How often a decided track re-checks its identity."""
     switch_after: int = Field(3, ge=1)
@@ -362,15 +369,22 @@ class Gallery:
         return out
 
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
-        """The pending tracks to decide now: old enough, or already decisive (rule 3)."""
+        """The pending tracks to decide now (rule 3): decisive for an identity, old enough and clearly new, or
+        pending for ``max_pending_s``."""
         c = self.config
         enough = [st for st in pending if st.evidence.frames >= c.min_frames]
-        ready = [st for st in enough if timestamp - st.evidence.first_seen >= c.pending_s]
-        early = [st for st in enough if st not in ready]
-        if early and len(self.visits):
-            score, _, _ = self._scores(early)
-            ready += [st for t, st in enumerate(early)
-                      if score.shape[1] and np.max(score[t]) > self.threshold_for(st.evidence.lit) + c.decisive_margin]
+        ready = [st for st in enough if timestamp - st.evidence.first_seen >= max(c.max_pending_s, c.pending_s)]
+        rest = [st for st in enough if st not in ready]
+        if rest and not len(self.visits):
+            return ready + [st for st in rest if timestamp - st.evidence.first_seen >= c.pending_s]
+        if rest:
+            score, _, _ = self._scores(rest)
+            for t, st in enumerate(rest):
+                best = float(np.max(score[t])) if score.shape[1] else -np.inf
+                th = self.threshold_for(st.evidence.lit)
+                aged = timestamp - st.evidence.first_seen >= c.pending_s
+                if best > th + c.decisive_margin or (aged and not th - c.undecided_margin < best <= th):
+                    ready.append(st)
         return ready
 
     # ------------------------------------------------------------ enrolment

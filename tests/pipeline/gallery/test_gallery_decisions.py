@@ -63,13 +63,27 @@ def test_decided_early_when_decisive_and_late_track_ends_pending(people, make_ga
 
 
 def test_recheck_moves_a_wrong_first_decision(people, make_gallery, unit):
-    g = make_gallery(pending_s=0.2, recheck_s=0.3, switch_after=2, min_frames=2)
+    g = make_gallery(pending_s=0.2, recheck_s=0.3, switch_after=2, min_frames=2, undecided_margin=0.0)
     run(g, [[(1, people[0])]] * 4)
     mixed = unit(people[0] + people[1])[0]  # ambiguous start: new identity
     out = run(g, [[(2, mixed)]] * 4 + [[(2, people[0])]] * 40, t0=10.0)
     assert out[3][0].identity == "id-0002"
     assert out[-1][0].identity == "id-0001"
     assert "id-0002" not in g  # merged away
+
+
+def test_undecided_track_waits_for_more_evidence(people, make_gallery, unit):
+    g = make_gallery(pending_s=0.2, max_pending_s=1.0, min_frames=2, undecided_margin=3.0)
+    run(g, [[(1, people[0])]] * 4)
+    mixed = unit(people[0] + 0.9 * people[1])[0]  # just below the threshold: neither clearly known nor new
+    out = run(g, [[(2, mixed)]] * 5 + [[(2, people[0])]] * 6, t0=10.0)
+    assert [m[0].pending for m in out[:5]] == [True] * 5
+    assert out[-1][0].identity == "id-0001" and len(g) == 1
+    # still ambiguous at max_pending_s: decided then (a new identity)
+    g = make_gallery(pending_s=0.2, max_pending_s=1.0, min_frames=2, undecided_margin=3.0)
+    run(g, [[(1, people[0])]] * 4)
+    out = run(g, [[(3, mixed)]] * 12, t0=20.0)
+    assert out[9][0].pending and out[11][0].identity == "id-0002"
 
 
 def test_height_alone_separates_in_the_dark(make_gallery):
@@ -111,7 +125,7 @@ def test_enrolled_identity_is_matched_and_pinned(people, make_gallery, emb):
 
 def test_return_found_among_many_visits(people, make_gallery, unit):
     """The right identity among 2000 stored strangers (speed: reid-stream-bench, not timed here)."""
-    g = make_gallery(max_age_s=1e9, max_identities=5000)
+    g = make_gallery(max_age_s=1e9, max_identities=5000, undecided_margin=0.0)
     rng = np.random.default_rng(0)
     for k in range(2000):
         v = unit(rng.normal(size=(1, people.shape[1])))[0]
