@@ -81,9 +81,7 @@ def fit_calibration(records: Sequence[TrackRecord], *, false_merge_rate: float =
         ds, dd = np.concatenate(parts["ds"]), np.concatenate(parts["dd"])
         if len(ds) < min_pairs or len(dd) < min_pairs:
             continue
-        if cue in MEASURES:
-            if light != ANY_LIGHT:
-                continue  # a metric measure does not depend on the light
+        if cue in MEASURES:  # per light too: in the dark, holes in the depth make wrong heights more frequent
             m = fit_gauss(ds, np.concatenate(parts["vs"]), dd, np.concatenate(parts["vd"]))
         else:
             m = fit_logistic(ds, dd)
