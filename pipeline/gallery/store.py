@@ -115,6 +115,7 @@ class Gallery:
         self.last_expired: list[str] = []
         self.last_resolved: dict[int, str] = {}
         """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
+        self._rebase: float | None = None
 
     @classmethod
     def from_config(cls, cfg: GalleryConfig, calibration: Calibration | None = None) -> "Gallery":
@@ -318,6 +319,8 @@ class Gallery:
         Returns:
             One :class:`Match` per track of the frame, sorted by track id; ``pending`` while undecided.
         """
+        if self._rebase is not None:
+            self._rebase_clock(timestamp)
         c = self.config
         self.last_expired, self.last_resolved = [], {}
         for tid, st in list(self._tracks.items()):
@@ -367,6 +370,19 @@ class Gallery:
             out[tid] = "" if st.slot is None else self._names[st.slot]
         self._tracks.clear()
         return out
+
+    def _rebase_clock(self, timestamp: float) -> None:
+        """After a reload: if the new stream's clock starts before the saved one ended (a replay, a restarted
+        camera), shift the stored times so the saved visits ended just before it (1 s), keeping their spacing:
+        stored visits must neither look concurrent with new tracks nor expire by a clock jump."""
+        saved, self._rebase = self._rebase, None
+        if timestamp >= saved:
+            return
+        shift = timestamp - saved - 1.0
+        v = self.visits
+        v.start[v.used] += shift
+        v.end[v.used] += shift
+        self.last_seen[: self.slots] += shift
 
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
         """The pending tracks to decide now (rule 3): decisive for an identity, old enough and clearly new, or
@@ -448,6 +464,8 @@ class Gallery:
         g.visits = VisitTable.restore(meta["visits"], arrays)
         if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
             raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
+        ends = [*g.visits.end[g.visits.used], *g.last_seen[[s for s in g._slot.values()]]]
+        g._rebase = float(max(ends)) if ends else None
         return g
 
 

@@ -108,3 +108,15 @@ def test_corrupt_and_foreign_files_name_the_file(tmp_path, people, emb, make_gal
 def test_empty_gallery_round_trip(tmp_path):
     h = load_gallery(save_gallery(Gallery(config=GalleryConfig(threshold=0.2)), tmp_path / "empty.npz"))
     assert len(h) == 0 and h.config.threshold == 0.2
+
+
+def test_reloaded_gallery_matches_after_the_clock_restarts(tmp_path, people, emb, make_gallery):
+    """A replayed or restarted source starts its clock at 0 again: saved visits are earlier, not concurrent."""
+    g = make_gallery()
+    for k in range(5):
+        g.match([emb(people[0], [1])], 40.0 + 0.1 * k)
+    g.finish(41.0)
+    h = load_gallery(save_gallery(g, tmp_path / "g.npz"))
+    out = [h.match([emb(people[0], [1])], 0.1 * k) for k in range(5)]
+    assert out[-1][0].identity == "id-0001" and len(h) == 1
+    assert h.visits.end[h.visits.rows_of(0)].min() < 0.0  # shifted to end before the new clock's start
