@@ -146,7 +146,8 @@ def per_identity(fused: np.ndarray, owners: np.ndarray, used: np.ndarray, slots:
     order = np.argsort(o, kind="stable")
     rows, o = rows[order], o[order]
     starts = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
-    score[:, o[starts]] = np.maximum.reduceat(fused[:, rows], starts, axis=1)
+    block = np.ascontiguousarray(fused[:, rows].T)  # rows x Q: reduceat runs over contiguous memory
+    score[:, o[starts]] = np.maximum.reduceat(block, starts, axis=0).T
     return score
 
 
