@@ -75,7 +75,8 @@ def front_end(bundle: Bundle, overrides: Sequence[str] = ()):
 
 def calibrate_bundle(bundle_dir: str | Path, recordings: Sequence[Path] = (), *, sim_seeds: Sequence[int] = (101, 102, 103),
                      sim_frames: int = 1800, population_seed: int = 3, work: Path = Path("runs/calibration"),
-                     false_merge_rate: float = 0.05, min_auc: float = 0.6, overrides: Sequence[str] = (),
+                     false_merge_rate: float = 0.05, min_auc: float = 0.6, min_pairs: int = 20,
+                     overrides: Sequence[str] = (),
                      progress: Callable[[str], None] = print) -> Calibration:
     """Collects tracks, fits the calibration and writes it into the bundle's manifest; returns it.
 
@@ -105,8 +106,8 @@ def calibrate_bundle(bundle_dir: str | Path, recordings: Sequence[Path] = (), *,
             progress(f"{rec}: {len(got)} tracks, {len({r.person for r in got if r.person >= 0})} people")
             offset = max([offset, *(r.end + 60.0 for r in got)])
             records += got
-    cal = fit_calibration(records, false_merge_rate=false_merge_rate, min_auc=min_auc, source=source,
-                          progress=progress)
+    cal = fit_calibration(records, false_merge_rate=false_merge_rate, min_auc=min_auc, min_pairs=min_pairs,
+                          source=source, progress=progress)
     write_calibration(bundle, cal)
     return cal
 

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--false-merge-rate", type=float, default=0.05,
                    help="share of first-time visitors allowed to join a known identity (default 0.05)")
     c.add_argument("--min-auc", type=float, default=0.6, help="cues below this AUC add nothing (default 0.6)")
+    c.add_argument("--min-pairs", type=int, default=20,
+                   help="a cue (per light) is fitted only with this many same- and different-person pairs (default 20)")
     c.add_argument("--set", dest="sets", nargs="*", default=[],
                    help="reid-stream config overrides for the front end (detector, tracker, body), key=value")
     c.add_argument("--json", type=Path, help="also write the calibration to this JSON file")
@@ -154,7 +156,8 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
     if a.calibrate:
         code = _cmd_calibrate(argparse.Namespace(bundle=a.out, recordings=[], sim_seeds=[101, 102, 103],
                                                  sim_frames=1800, population_seed=3, work=Path("runs/calibration"),
-                                                 false_merge_rate=0.05, min_auc=0.6, sets=[], json=None))
+                                                 false_merge_rate=0.05, min_auc=0.6, min_pairs=20, sets=[],
+                                                 json=None))
         if code:
             return code
     if a.verify:
@@ -204,7 +207,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
 
     cal = calibrate_bundle(a.bundle, a.recordings, sim_seeds=a.sim_seeds, sim_frames=a.sim_frames,
                            population_seed=a.population_seed, work=a.work, false_merge_rate=a.false_merge_rate,
-                           min_auc=a.min_auc, overrides=a.sets, progress=_say)
+                           min_auc=a.min_auc, min_pairs=a.min_pairs, overrides=a.sets, progress=_say)
     print(f"calibration written to {Path(a.bundle) / 'manifest.json'}: {len(cal.cues)} cue models, threshold "
           f"{cal.threshold:.2f}")
     if a.json:
