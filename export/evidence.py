@@ -177,9 +177,10 @@ def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], Non
         merged = float(np.mean(s > th)) if len(s) else float("nan")
         right = float(np.mean((own > th) & (own >= other))) if len(own) else float("nan")
         wrong = float(np.mean((other > th) & (other > own))) if len(own) else float("nan")
+        rate_or_none = lambda v: None if np.isnan(v) else round(v, 4)  # noqa: E731 - JSON has no NaN
         cal.figures[name] = {"threshold": round(th, 3), "strangers": len(s), "returns": len(own),
-                             "strangers_merged": round(merged, 4), "returns_right": round(right, 4),
-                             "returns_wrong": round(wrong, 4)}
+                             "strangers_merged": rate_or_none(merged), "returns_right": rate_or_none(right),
+                             "returns_wrong": rate_or_none(wrong)}
         say(f"{name} tracks: threshold {th:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of {len(s)}; "
             f"returns to the right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
 
