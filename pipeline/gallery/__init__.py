@@ -1,13 +1,15 @@
-"""The rolling cross-modal gallery of the live pipeline.
+"""The cross-modal gallery of the live pipeline (see docs/identity.md).
 
-Long-term identities, each with recent embeddings per embedding space; a frame's
-tracks are matched to them by optimal assignment (open set, cosine distance),
-and the gallery is saved atomically to one ``.npz`` file.
+An identity is a set of per-visit prototypes (``evidence``); each cue's distance becomes a calibrated
+log-likelihood ratio (``calibration``), the cues are summed (``fusion``) and a track takes or creates an
+identity once it has collected enough evidence (``store``, ``decide``); the gallery is saved atomically to
+one ``.npz`` file (``persist``).
 """
 
 from __future__ import annotations
 
+from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.persist import FORMAT, load_gallery, save_gallery
-from reidstream.pipeline.gallery.store import Gallery, GalleryConfig
+from reidstream.pipeline.gallery.store import Gallery
 
 __all__ = ["FORMAT", "Gallery", "GalleryConfig", "load_gallery", "save_gallery"]

@@ -1,7 +1,7 @@
 """Saving and loading a gallery: one ``.npz`` file, written atomically, read without pickle.
 
 File layout (format ``reid-stream-gallery-v2``): the arrays of
-:meth:`Gallery.state` (identity arrays; the visit table: per visit its owner,
+:func:`gallery_state` (identity arrays; the visit table: per visit its owner,
 times, body measures and light, and per feature ``f<i>`` its prototype block)
 plus ``meta``, the UTF-8 bytes of a JSON object holding the format name, the
 config, the calibration, the identity names per slot (``null`` for a free
@@ -12,6 +12,7 @@ complete file or the new one, never a partial file.
 
 from __future__ import annotations
 
+import heapq
 import json
 import zipfile
 from pathlib import Path
@@ -19,10 +20,56 @@ from pathlib import Path
 import numpy as np
 
 from reidstream.pipeline.atomic import atomic_file
+from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.gallery.calibration import Calibration
+from reidstream.pipeline.gallery.config import GalleryConfig
+from reidstream.pipeline.gallery.evidence import VisitTable
 from reidstream.pipeline.gallery.store import Gallery
 
 FORMAT = "reid-stream-gallery-v2"
+
+
+def gallery_state(g: Gallery) -> tuple[dict, dict[str, np.ndarray]]:
+    """Metadata (JSON) and arrays that :func:`restore_gallery` turns back into ``g`` (live tracks left out)."""
+    n = g.slots
+    vmeta, arrays = g.visits.state()
+    meta = {"config": g.config.to_dict(), "calibration": g.calibration.to_dict(), "names": list(g._names),
+            "next_id": g.next_id, "serial": g._serial, "visits": vmeta}
+    arrays.update({"last_seen": g.last_seen[:n].copy(), "pinned": g.pinned[:n].copy(), "created": g.created[:n].copy()})
+    return meta, arrays
+
+
+def restore_gallery(meta: dict, arrays: dict[str, np.ndarray], calibration: Calibration | None = None) -> Gallery:
+    """Rebuilds a gallery from :func:`gallery_state` output (``calibration`` replaces the saved one when given).
+
+    The first :meth:`Gallery.match` after it rebases the stored times if the new source's clock starts earlier.
+
+    Raises:
+        ValueError: naming the key or array that is missing or has the wrong shape/dtype.
+    """
+    cal = calibration if calibration is not None else Calibration.from_dict(meta["calibration"], "saved calibration")
+    g = Gallery(cal, config_from_mapping(GalleryConfig, meta["config"], "saved gallery config"))
+    names = [None if name is None else str(name) for name in meta["names"]]
+    n = len(names)
+    for key, dtype in (("last_seen", np.float64), ("pinned", np.bool_), ("created", np.int64)):
+        a = arrays.get(key)
+        if a is None or a.shape != (n,) or a.dtype != dtype:
+            got = "nothing" if a is None else f"shape {a.shape} dtype {a.dtype}"
+            raise ValueError(f"array '{key}': expected shape ({n},) dtype {np.dtype(dtype).name}, got {got}")
+    g._names = names
+    g._slot = {name: s for s, name in enumerate(names) if name is not None}
+    if len(g._slot) != sum(name is not None for name in names):
+        raise ValueError("metadata 'names': expected unique identity names")
+    g._free = [s for s, name in enumerate(names) if name is None]
+    heapq.heapify(g._free)
+    g.last_seen, g.pinned, g.created = (np.array(arrays[k]) for k in ("last_seen", "pinned", "created"))
+    g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
+    g.visits = VisitTable.restore(meta["visits"], arrays)
+    if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
+        raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
+    ends = [*g.visits.end[g.visits.used], *g.last_seen[list(g._slot.values())]]
+    g._rebase = float(max(ends)) if ends else None
+    return g
 
 
 def save_gallery(gallery: Gallery, path: str | Path) -> Path:
@@ -32,7 +79,7 @@ def save_gallery(gallery: Gallery, path: str | Path) -> Path:
         The path written.
     """
     path = Path(path)
-    meta, arrays = gallery.state()
+    meta, arrays = gallery_state(gallery)
     meta = {"format": FORMAT, **meta}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
     with atomic_file(path, "wb") as f:
@@ -67,7 +114,7 @@ def load_gallery(path: str | Path, calibration: Calibration | None = None) -> Ga
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"{path}: expected gallery format '{FORMAT}', got {got!r}")
     try:
-        return Gallery.restore(meta, arrays, calibration)
+        return restore_gallery(meta, arrays, calibration)
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path}: gallery metadata lacks or mistypes key {e}") from None
     except ValueError as e:

@@ -33,48 +33,14 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from pydantic import Field
-
-from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.gallery.calibration import Calibration
+from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
 from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
 from reidstream.pipeline.gallery.fusion import fused_llr, per_identity
 from reidstream.pipeline.gallery.matcher import unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
-
-
-class GalleryConfig(ConfigModel):
-    """Gallery settings (section ``gallery`` of a pipeline config)."""
-
-    threshold: float | None = None
-    """Fused LLR above which a track joins its best identity; None: the bundle calibration's (false-merge rate)."""
-    pending_s: float = Field(1.0, ge=0.0)
-    """Seconds of evidence a track collects before it takes or creates an identity."""
-    min_frames: int = Field(3, ge=1)
-    """Fewest frames behind any decision."""
-    decisive_margin: float = Field(6.0, ge=0.0)
-    """Decide before ``pending_s`` once the best identity is this far above the threshold."""
-    undecided_margin: float = Field(3.0, ge=0.0)
-    """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
-    more evidence (up to ``max_pending_s``) instead of starting a new identity."""
-    max_pending_s: float = Field(3.0, ge=0.0)
-    """Longest a track stays pending; then it is decided on what it has."""
-    recheck_s: float = Field(1.0, gt=0.0)
-    """How often a decided track re-checks its identity."""
-    switch_after: int = Field(3, ge=1)
-    """Re-checks in a row with contrary evidence before a track switches or splits."""
-    switch_margin: float = Field(3.0, ge=0.0)
-    """How much better another identity must be (or how far below 0 the own one) to count as contrary."""
-    lost_s: float = Field(2.0, gt=0.0)
-    """A track unseen this long has ended."""
-    max_age_s: float = Field(1800.0, gt=0.0)
-    """Visits that ended longer ago expire (enrolled identities excepted)."""
-    max_visits_per_identity: int = Field(32, ge=1)
-    """Stored visits per identity; the oldest go first."""
-    max_identities: int = Field(1000, ge=1)
-    """Past this the least recently seen unpinned identity is evicted."""
 
 
 @dataclass
@@ -427,46 +393,6 @@ class Gallery:
         self.visits.add(slot, -1, ev.summary(), timestamp, timestamp)
         self.last_expired = self.expire(timestamp)
         return name
-
-    # ---------------------------------------------------------- persistence
-    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """Metadata (JSON) and arrays that :meth:`restore` turns back into this gallery (live tracks left out)."""
-        n = self.slots
-        vmeta, arrays = self.visits.state()
-        meta = {"config": self.config.to_dict(), "calibration": self.calibration.to_dict(), "names": list(self._names),
-                "next_id": self.next_id, "serial": self._serial, "visits": vmeta}
-        arrays.update({"last_seen": self.last_seen[:n].copy(), "pinned": self.pinned[:n].copy(),
-                       "created": self.created[:n].copy()})
-        return meta, arrays
-
-    @classmethod
-    def restore(cls, meta: dict, arrays: dict[str, np.ndarray], calibration: Calibration | None = None) -> "Gallery":
-        """Rebuilds a gallery from :meth:`state` output (``calibration`` replaces the saved one when given)."""
-        from reidstream.pipeline.config import config_from_mapping
-
-        cal = calibration if calibration is not None else Calibration.from_dict(meta["calibration"], "saved calibration")
-        g = cls(cal, config_from_mapping(GalleryConfig, meta["config"], "saved gallery config"))
-        names = [None if name is None else str(name) for name in meta["names"]]
-        n = len(names)
-        for key, dtype in (("last_seen", np.float64), ("pinned", np.bool_), ("created", np.int64)):
-            a = arrays.get(key)
-            if a is None or a.shape != (n,) or a.dtype != dtype:
-                got = "nothing" if a is None else f"shape {a.shape} dtype {a.dtype}"
-                raise ValueError(f"array '{key}': expected shape ({n},) dtype {np.dtype(dtype).name}, got {got}")
-        g._names = names
-        g._slot = {name: s for s, name in enumerate(names) if name is not None}
-        if len(g._slot) != sum(name is not None for name in names):
-            raise ValueError("metadata 'names': expected unique identity names")
-        g._free = [s for s, name in enumerate(names) if name is None]
-        heapq.heapify(g._free)
-        g.last_seen, g.pinned, g.created = (np.array(arrays[k]) for k in ("last_seen", "pinned", "created"))
-        g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
-        g.visits = VisitTable.restore(meta["visits"], arrays)
-        if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
-            raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
-        ends = [*g.visits.end[g.visits.used], *g.last_seen[[s for s in g._slot.values()]]]
-        g._rebase = float(max(ends)) if ends else None
-        return g
 
 
 __all__ = ["Gallery", "GalleryConfig"]

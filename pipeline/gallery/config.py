@@ -1,0 +1,42 @@
+"""Settings of the gallery (section ``gallery`` of a pipeline config)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from reidstream.pipeline.config import ConfigModel
+
+
+class GalleryConfig(ConfigModel):
+    """Gallery settings (section ``gallery`` of a pipeline config)."""
+
+    threshold: float | None = None
+    """Fused LLR above which a track joins its best identity; None: the bundle calibration's (false-merge rate)."""
+    pending_s: float = Field(1.0, ge=0.0)
+    """Seconds of evidence a track collects before it takes or creates an identity."""
+    min_frames: int = Field(3, ge=1)
+    """Fewest frames behind any decision."""
+    decisive_margin: float = Field(6.0, ge=0.0)
+    """Decide before ``pending_s`` once the best identity is this far above the threshold."""
+    undecided_margin: float = Field(3.0, ge=0.0)
+    """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
+    more evidence (up to ``max_pending_s``) instead of starting a new identity."""
+    max_pending_s: float = Field(3.0, ge=0.0)
+    """Longest a track stays pending; then it is decided on what it has."""
+    recheck_s: float = Field(1.0, gt=0.0)
+    """How often a decided track re-checks its identity."""
+    switch_after: int = Field(3, ge=1)
+    """Re-checks in a row with contrary evidence before a track switches or splits."""
+    switch_margin: float = Field(3.0, ge=0.0)
+    """How much better another identity must be (or how far below 0 the own one) to count as contrary."""
+    lost_s: float = Field(2.0, gt=0.0)
+    """A track unseen this long has ended."""
+    max_age_s: float = Field(1800.0, gt=0.0)
+    """Visits that ended longer ago expire (enrolled identities excepted)."""
+    max_visits_per_identity: int = Field(32, ge=1)
+    """Stored visits per identity; the oldest go first."""
+    max_identities: int = Field(1000, ge=1)
+    """Past this the least recently seen unpinned identity is evicted."""
+
+
+__all__ = ["GalleryConfig"]
