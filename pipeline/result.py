@@ -30,7 +30,8 @@ class Event:
         modality: Modality whose embedding decided the match (``""`` for ``expired``).
         space: Embedding space of that decision (``""`` for ``expired``).
         box: ``x1, y1, x2, y2`` of the track in this frame (empty for ``expired``).
-        distance: Cosine distance of the decision (0 for ``expired``).
+        distance: Cosine distance behind the decision, for rules that decide on one distance (the evidence
+            gallery reports 0 and gives ``evidence`` instead; 0 for ``expired``).
         evidence: Fused log-likelihood ratio behind the decision (same person vs not).
         since: First frame of the track (-1 for ``expired``): the decision covers its frames from there.
     """

@@ -412,7 +412,8 @@ class Match:
     Attributes:
         track_id: Short-term track id.
         identity: Long-term identity the track was assigned to.
-        distance: Distance to the identity's nearest gallery entry (>= 0).
+        distance: Distance to the identity's nearest gallery entry (>= 0), for rules that decide on one
+            distance; the evidence gallery reports 0 and gives ``evidence``.
         modality: Modality of the query observation.
         space: Embedding space the distance was measured in.
         is_new: True when the gallery created ``identity`` for this track.
