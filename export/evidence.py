@@ -145,7 +145,7 @@ def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], Non
     strangers: dict[bool, list[float]] = {True: [], False: []}
     returns: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _, queries, table, valid, _, person, row_person in seqs:
-        fused, _ = fused_llr(queries, table, cal)
+        fused = fused_llr(queries, table, cal)
         fused = np.where(valid, fused, -np.inf)
         owners = np.maximum(row_person, 0)
         score = per_identity(fused, owners, table.used & (row_person >= 0), int(owners.max()) + 1)

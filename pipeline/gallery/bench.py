@@ -88,7 +88,7 @@ def naive_decide(g: Gallery, tables: dict[int, VisitTable], tracks: list[_Track]
     summaries = [t.evidence.summary() for t in tracks]
     score = np.full((len(tracks), g.slots), -np.inf)
     for slot, table in tables.items():
-        fused, _ = fused_llr(summaries, table, g.calibration)
+        fused = fused_llr(summaries, table, g.calibration)
         score[:, slot] = fused.max(axis=1)
     return assign_open_set(score, g.threshold)
 

@@ -42,11 +42,6 @@ LIGHTS = ("lit-lit", "lit-dark", "dark-dark")
 ANY_LIGHT = "any"
 
 
-def light_pair(a_lit: bool, b_lit: bool) -> str:
-    """The unordered light condition of a pair of observations."""
-    return "lit-lit" if a_lit and b_lit else ("dark-dark" if not (a_lit or b_lit) else "lit-dark")
-
-
 def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Area under the ROC curve: the probability that a positive scores above a negative (ties count 1/2)."""
     from scipy.stats import rankdata
@@ -267,5 +262,4 @@ class Calibration:
                    float(d.get("min_auc", 0.6)), str(d.get("source", "")), dict(d.get("figures", {})))
 
 
-__all__ = ["ANY_LIGHT", "Calibration", "CueModel", "LIGHTS", "auc", "fit_gauss", "fit_logistic", "fit_weights",
-           "light_pair"]
+__all__ = ["ANY_LIGHT", "Calibration", "CueModel", "LIGHTS", "auc", "fit_gauss", "fit_logistic", "fit_weights"]

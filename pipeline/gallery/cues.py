@@ -72,14 +72,6 @@ class TrackCues:
     def __len__(self) -> int:
         return len(self.track_ids)
 
-    @classmethod
-    def plain(cls, track_ids, quality=None) -> "TrackCues":
-        """Cues with only a quality (1 by default): no body measures, no colour."""
-        t = np.asarray(track_ids, np.int64).reshape(-1)
-        q = np.ones(len(t)) if quality is None else quality
-        nan = np.full(len(t), np.nan)
-        return cls(t, q, nan, np.full(len(t), np.inf), nan, np.full(len(t), np.inf), None, True)
-
 
 def crop_quality(boxes: np.ndarray, size: tuple[int, int], distance: np.ndarray | None = None,
                  margin: float = 2.0, full_height: float = 160.0) -> np.ndarray:

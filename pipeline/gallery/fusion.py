@@ -101,16 +101,11 @@ def light_classes(queries: Sequence[Visit], table: VisitTable) -> dict[str, np.n
     return {"lit-lit": ql & gl, "dark-dark": ~ql & ~gl, "lit-dark": ql ^ gl}
 
 
-def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibration) -> tuple[np.ndarray, np.ndarray]:
-    """Fused LLR of every track against every stored visit, and the number of cues behind each.
-
-    Returns:
-        ``(fused Q x R, cues Q x R)``; rows of the table that are not in use have ``-inf``.
-    """
+def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibration) -> np.ndarray:
+    """Fused LLR of every track against every stored visit: ``Q x R``, ``-inf`` for rows not in use."""
     fused = np.zeros((len(queries), table.capacity), np.float32)
-    count = np.zeros((len(queries), table.capacity), np.int32)
     if not queries or not table.capacity:
-        return fused, count
+        return fused
     names = calibration.cue_names()
     pairs = [(a, b) for a, b in feature_pairs(sorted({k for q in queries for k in q.vectors} | set(table.vectors)))
              if cue_name(a, b) in names]
@@ -131,9 +126,8 @@ def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibrat
                     llr = np.where(lights[light], m.weight * m.llr(d, var), llr)
             valid = valid & np.any([lights[light] for light, m in models.items() if m is not None], axis=0)
         fused += np.where(valid, llr, 0.0).astype(np.float32)
-        count += valid
     fused[:, ~table.used] = -np.inf
-    return fused, count
+    return fused
 
 
 def per_identity(fused: np.ndarray, owners: np.ndarray, used: np.ndarray, slots: int) -> np.ndarray:

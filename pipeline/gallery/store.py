@@ -52,7 +52,6 @@ class _Track:
     better: int = 0
     contrary: int = 0
     evidence_llr: float = 0.0
-    cue: str = ""
     modality: Modality = Modality.RGB
     new: bool = False
 
@@ -216,7 +215,7 @@ class Gallery:
     def _scores(self, states: Sequence[_Track], exclude_own: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
         """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded."""
         summaries = [st.evidence.summary() for st in states]
-        fused, _ = fused_llr(summaries, self.visits, self.calibration)
+        fused = fused_llr(summaries, self.visits, self.calibration)
         v = self.visits
         for t, st in enumerate(states):
             if exclude_own and st.row >= 0:

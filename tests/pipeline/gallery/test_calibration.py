@@ -74,9 +74,9 @@ def test_fusion_gives_no_weight_to_a_pair_without_separability():
     table = VisitTable()
     for r in recs:
         table.add(r.person, r.track, r.full, r.start, r.end)
-    with_noise, _ = fused_llr([r.early for r in recs], table, cal)
+    with_noise = fused_llr([r.early for r in recs], table, cal)
     without = [Visit({"a/x": r.early.vectors["a/x"]}) for r in recs]
-    alone, _ = fused_llr(without, table, cal)
+    alone = fused_llr(without, table, cal)
     np.testing.assert_allclose(with_noise, alone)
     assert cal.figures["lit"]["strangers_merged"] <= 0.05 + 1e-9 and cal.figures["lit"]["returns_right"] > 0.8
 
