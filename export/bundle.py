@@ -44,6 +44,19 @@ def tool_versions(extra: Sequence[str] = ()) -> dict[str, str | None]:
     return out
 
 
+def _init_of(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What initialised a checkpoint's networks, from its training config (None: random)."""
+    model = config.get("model") or {}
+    if not model.get("pretrained"):
+        return None
+    from reidstream.training.models.pretrained import weights_info
+
+    try:
+        return weights_info(model["pretrained"], model.get("arch", ""))
+    except (RuntimeError, ValueError) as exc:  # weights not installed here: record the name only
+        return {"source": model["pretrained"], "arch": model.get("arch"), "note": str(exc)}
+
+
 def _model_id(method: str, taken: set[str]) -> str:
     base, n = method, 1
     while method in taken:
@@ -148,9 +161,10 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
         metrics = {"validation": ckpt.get("metrics") or {}, "best": ckpt.get("best") or {}}
         if eval_metrics and str(ckpt_path) in eval_metrics:
             metrics["evaluation"] = dict(eval_metrics[str(ckpt_path)])
+        config = json.loads(ckpt.get("config") or "{}")
         info = {"id": model_id, "method": method, "space": space, "checkpoint": ckpt_path.name,
-                "checkpoint_sha256": sha256_of(ckpt_path), "config": json.loads(ckpt.get("config") or "{}"),
-                "metrics": json.loads(json.dumps(metrics, default=float))}
+                "checkpoint_sha256": sha256_of(ckpt_path), "config": config,
+                "metrics": json.loads(json.dumps(metrics, default=float)), "init": _init_of(config)}
         models.append((ckpt_path, ckpt, embedders, info))
     if "tensorrt" in runtimes:
         from reidstream.export.tensorrt_build import tensorrt_available

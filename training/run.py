@@ -31,6 +31,7 @@ from reidstream.training.data.transforms import Preprocess
 from reidstream.training.inference import validation_metrics
 from reidstream.training.methods import METHODS
 from reidstream.training.models import ReIDNet, TwoStreamNet, VINet, load_pretrained
+from reidstream.training.models.pretrained import normalisation
 from reidstream.training.trainer import LoopOptions, Trainer
 
 
@@ -56,28 +57,40 @@ def build_method(cfg: TrainConfig, num_classes: int) -> tuple[nn.Module, dict[st
     """The method of ``cfg`` and the preprocessing of each modality it reads."""
     m, mc, d = cfg.method, cfg.model, cfg.data
 
+    mean, std = normalisation(mc.pretrained, mc.arch)
+
     def prep(modality: str, channels: int = 3) -> Preprocess:
         return Preprocess(modality=modality, height=d.height, width=d.width, depth_min_m=d.depth_min_m,
-                          depth_max_m=d.depth_max_m, depth_window_m=d.depth_window_m, channels=channels)
+                          depth_max_m=d.depth_max_m, depth_window_m=d.depth_window_m, channels=channels,
+                          mean=mean, std=std)
 
     def net(**kw: Any) -> ReIDNet:
-        n = ReIDNet(mc.arch, embedding_dim=mc.embedding_dim, width=mc.width, last_stride=mc.last_stride, **kw)
+        n = ReIDNet(mc.arch, embedding_dim=mc.embedding_dim, width=mc.width, last_stride=mc.last_stride,
+                    embedding_relu=mc.embedding_relu, **kw)
         if mc.pretrained:
             load_pretrained(n.backbone, mc.pretrained)
         return n
 
+    if mc.embedding_relu and m.name not in ("supervised", "distill", "one_stream", "zero_padding"):
+        raise ValueError(f"model.embedding_relu does not apply to method {m.name!r} (its network has no "
+                         f"Linear + BN embedding of Hafner et al.); remove the key")
     if m.name == "supervised":
         method = METHODS["supervised"](net(num_classes=num_classes if m.loss == "softmax" else 0), m.modality,
                                        loss=m.loss, margin=m.margin)
         return method, {m.modality: prep(m.modality)}
     if m.name == "distill":
         teacher, t_mod, t_prep = _teacher(m.teacher)
+        t_relu = bool(teacher.config().get("embedding_relu", False))
+        if "embedding_relu" in mc.model_fields_set and mc.embedding_relu != t_relu:
+            raise ValueError(f"model.embedding_relu is {str(mc.embedding_relu).lower()} but the teacher "
+                             f"{m.teacher} was trained with embedding_relu {str(t_relu).lower()}; the student "
+                             f"copies the teacher's network (Sec. 3.2): set them alike")
         init = None
         if not m.copy_weights and mc.pretrained:
             init = net().state_dict()
         method = METHODS["distill"].from_teacher(
             teacher, t_mod, m.student_modality, copy_weights=m.copy_weights, freeze_from=m.freeze_from,
-            attention_stage=m.attention_stage, attention_pool=m.attention_pool, init=init)
+            frozen_bn=m.frozen_bn, attention_stage=m.attention_stage, attention_pool=m.attention_pool, init=init)
         return method, {t_mod: t_prep, m.student_modality: prep(m.student_modality)}
     if m.name == "two_stream":
         tsn = TwoStreamNet(mc.arch, modalities=m.modalities, split_stage=m.split_stage,
@@ -122,7 +135,7 @@ def _vi_method(cfg: TrainConfig, num_classes: int) -> nn.Module:
     if m.name == "lupi":
         return METHODS["lupi"](net, m.modalities, intermediate="gray", margin=m.margin, lambda_c=m.lambda_c,
                                alpha_c=m.alpha_c, cf_threshold=m.cf_threshold, augment=m.augment, pad=m.pad,
-                               seed=cfg.seed)
+                               triplet_reduction=m.triplet_reduction, seed=cfg.seed)
     if m.name == "eat":
         return METHODS["eat"](net, m.modalities, margin=m.margin, exponential=m.exponential,
                               compactness_term=m.compactness, eat_weight=m.eat_weight, cmkd_weight=m.cmkd_weight,
@@ -131,7 +144,14 @@ def _vi_method(cfg: TrainConfig, num_classes: int) -> nn.Module:
 
 
 def build_optimizer(cfg: TrainConfig, method: nn.Module) -> tuple[torch.optim.Optimizer, Any]:
-    """SGD with Nesterov momentum for softmax-trained methods, Adam for triplet and distillation (Sec. 4.1)."""
+    """SGD with Nesterov momentum for softmax-trained methods, Adam for triplet and distillation (Sec. 4.1).
+
+    With ``optim.backbone_lr_mult != 1`` the "old" parameters learn at ``lr * backbone_lr_mult``
+    and the new head at ``lr``. A method with ``head_modules()`` (AGW, LUPI) names its head: as
+    in AGW's code, only the BN neck and the classifier are at ``lr`` (0.1) and everything else,
+    non-local blocks and per-modality first blocks included, at 0.1 x that (0.01). Otherwise
+    the network's ResNet stages (``net.backbones()``) are the old part.
+    """
     o = cfg.optim
     params = [p for p in method.parameters() if p.requires_grad]
     if not params:
@@ -142,8 +162,14 @@ def build_optimizer(cfg: TrainConfig, method: nn.Module) -> tuple[torch.optim.Op
         name = "sgd" if softmax else "adam"
     groups: list[dict[str, Any]] = [{"params": params}]
     net = getattr(method, "net", None)
-    if o.backbone_lr_mult != 1.0 and hasattr(net, "backbones"):
+    head = getattr(method, "head_modules", None)
+    old: set[int] | None = None
+    if o.backbone_lr_mult != 1.0 and callable(head):
+        new = {id(p) for module in head() for p in module.parameters()}
+        old = {id(p) for p in params if id(p) not in new}
+    elif o.backbone_lr_mult != 1.0 and hasattr(net, "backbones"):
         old = {id(p) for b in net.backbones().values() for p in b.parameters()}
+    if old is not None:
         groups = [{"params": [p for p in params if id(p) in old], "lr": o.lr * o.backbone_lr_mult},
                   {"params": [p for p in params if id(p) not in old]}]
         groups = [g for g in groups if g["params"]]

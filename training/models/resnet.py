@@ -164,6 +164,14 @@ class ResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    def stage_module(self, name: str) -> nn.Module:
+        """The module(s) of stage ``name`` (``stem`` = conv1, bn1, relu, maxpool)."""
+        if name not in self.stages:
+            raise ValueError(f"name: expected one of this backbone's stages {self.stages}, got {name!r}")
+        if name == "stem":
+            return nn.ModuleList([self.conv1, self.bn1, self.relu, self.maxpool])
+        return getattr(self, name)
+
     def forward_stage(self, name: str, x: Tensor) -> Tensor:
         """Runs one stage (``stem`` = conv1 + bn1 + relu + maxpool, or ``layer1`` .. ``layer4``).
 
@@ -202,3 +210,18 @@ def build_resnet(arch: str = "resnet50", *, width: int = 64, in_channels: int = 
     """
     return ResNet(arch, width=width, in_channels=in_channels, last_stride=last_stride)
 
+
+def backbone(arch: str = "resnet50", *, width: int = 64, in_channels: int = 3, last_stride: int = 2,
+             stages: Sequence[str] | None = None) -> nn.Module:
+    """A ResNet (``resnet18|34|50|101``) or mobile backbone (``mobilenetv2``, ``efficientnet_lite0``).
+
+    Both kinds share the stage interface (:attr:`ResNet.STAGES`, ``forward_stage``,
+    ``stage_module``, ``stage_channels``, ``out_channels``); see :mod:`.mobile`.
+    """
+    from .mobile import MOBILE_ARCHS, MobileBackbone
+
+    if arch in MOBILE_ARCHS:
+        return MobileBackbone(arch, width=width, in_channels=in_channels, last_stride=last_stride, stages=stages)
+    if arch not in ARCHS:
+        raise ValueError(f"arch: expected one of {sorted(ARCHS) + list(MOBILE_ARCHS)}, got {arch!r}")
+    return ResNet(arch, width=width, in_channels=in_channels, last_stride=last_stride, stages=stages)

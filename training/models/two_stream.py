@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from torch import Tensor, nn
 
 from .net import config_kwargs
-from .resnet import ResNet
+from .resnet import ResNet, backbone
 
 
 class _Branch(nn.Module):
@@ -74,8 +74,8 @@ class TwoStreamNet(nn.Module):
         self.split_stage = split_stage
         cut = ResNet.STAGES.index(split_stage) + 1
         kwargs = {"width": width, "in_channels": 3, "last_stride": last_stride}
-        self.streams = nn.ModuleDict({m: ResNet(arch, stages=ResNet.STAGES[:cut], **kwargs) for m in modalities})
-        self.shared = ResNet(arch, stages=ResNet.STAGES[cut:], **kwargs) if cut < len(ResNet.STAGES) else None
+        self.streams = nn.ModuleDict({m: backbone(arch, stages=ResNet.STAGES[:cut], **kwargs) for m in modalities})
+        self.shared = backbone(arch, stages=ResNet.STAGES[cut:], **kwargs) if cut < len(ResNet.STAGES) else None
         out_channels = self.streams[self.modalities[0]].out_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.embedding = nn.Sequential(nn.Linear(out_channels, embedding_dim), nn.BatchNorm1d(embedding_dim))

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .net import config_kwargs
-from .resnet import ResNet
+from .resnet import ResNet, backbone
 
 # AGW (Ye et al.) puts 2 non-local blocks after the last blocks of layer2 and 3 after those of layer3.
 NON_LOCAL_BLOCKS = {"layer2": 2, "layer3": 3}
@@ -135,8 +135,8 @@ class VINet(nn.Module):
         self.split_stage, self.pool_name, self.gem_p, self.parts = split_stage, pool, float(gem_p), parts
         cut = ResNet.STAGES.index(split_stage) + 1
         kw = {"width": width, "in_channels": 3, "last_stride": last_stride}
-        self.streams = nn.ModuleDict({b: ResNet(arch, stages=ResNet.STAGES[:cut], **kw) for b in branches})
-        self.shared = ResNet(arch, stages=ResNet.STAGES[cut:], **kw)
+        self.streams = nn.ModuleDict({b: backbone(arch, stages=ResNet.STAGES[:cut], **kw) for b in branches})
+        self.shared = backbone(arch, stages=ResNet.STAGES[cut:], **kw)
         self.low_channels = self.shared.stage_channels[split_stage]
         self.out_channels = c4 = self.shared.out_channels
         self.non_local = nn.ModuleDict()

