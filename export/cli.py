@@ -1,4 +1,4 @@
-"""Command-line entry point of export: ``reid-export {bundle,verify,benchmark,triton,inspect}``."""
+"""Command-line entry point of export: ``reid-export {bundle,calibrate,evaluate,verify,benchmark,triton,inspect}``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ EPILOG = """examples:
   reid-export verify models/my-bundle            # crops from each model's own training data (test split)
   reid-export calibrate models/my-bundle         # evidence calibration from simulated day-night sequences
   reid-export calibrate models/my-bundle --recordings rec/hall rec/lobby   # ... or from labelled recordings
+  reid-export evaluate models/my-bundle --data data/synth-pipeline   # mAP per light on pipeline-style crops
   reid-export benchmark models/my-bundle --batches 1 8 32
   reid-export triton models/my-bundle --out triton-repo
 """
@@ -77,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--set", dest="sets", nargs="*", default=[],
                    help="reid-stream config overrides for the front end (detector, tracker, body), key=value")
     c.add_argument("--json", type=Path, help="also write the calibration to this JSON file")
+
+    e = sub.add_parser("evaluate", help="the bundle's networks, as the pipeline runs them, on a labelled crop "
+                       "dataset: mAP / rank-k per feature pair and light (camera 1 dark vs camera 0 lit)")
+    _bundle_arg(e)
+    e.add_argument("--data", type=Path, required=True,
+                   help="crop dataset, e.g. from reid-synth dataset pipeline (camera 0 lit, camera 1 dark)")
+    e.add_argument("--layout", default="folder", help="its layout (default: folder)")
+    e.add_argument("--subset", default="test", help="split to evaluate (default: test)")
+    e.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
     v = sub.add_parser("verify", help="parity of every runtime against PyTorch on real crops")
     _bundle_arg(v)
@@ -216,6 +226,13 @@ def _cmd_calibrate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from reidstream.export.crop_eval import evaluate
+
+    evaluate(a.bundle, a.data, layout=a.layout, subset=a.subset, json_out=a.json)
+    return 0
+
+
 def _cmd_benchmark(a: argparse.Namespace) -> int:
     import os
 
@@ -264,8 +281,8 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bundle": _cmd_bundle, "verify": _cmd_verify, "calibrate": _cmd_calibrate, "benchmark": _cmd_benchmark, "triton": _cmd_triton,
-            "inspect": _cmd_inspect}
+COMMANDS = {"bundle": _cmd_bundle, "verify": _cmd_verify, "calibrate": _cmd_calibrate, "evaluate": _cmd_evaluate,
+            "benchmark": _cmd_benchmark, "triton": _cmd_triton, "inspect": _cmd_inspect}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,7 +4,8 @@ Sub-commands:
     preview   PNG mosaic of RGB / depth / IR / thermal for a few frames, with crops.
     bench     Renderer frames/s at a resolution, with and without people.
     sequence  A recorded multi-person sequence with ground truth (recording format).
-    dataset   Labelled crop datasets in the on-disk layouts of real datasets.
+    dataset   Labelled crop datasets in the on-disk layouts of real datasets, or
+              (layout ``pipeline``) cut by the live pipeline's detector, lit and dark.
 """
 
 from __future__ import annotations
@@ -107,12 +108,26 @@ def cmd_sequence(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dataset(args: argparse.Namespace) -> int:
-    from reidstream.training.synth_data import write_dataset
+_PIPELINE_OPTIONS = ("group", "people", "frames", "every", "min_crops", "workers", "dark_rgb")
 
-    counts = write_dataset(args.layout, args.out, _world_config(args), identities=args.identities,
-                           train_fraction=args.train_fraction, images_per_camera=args.images,
-                           overwrite=args.overwrite, seed=args.seed)
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    given = {k: getattr(args, k) for k in _PIPELINE_OPTIONS if getattr(args, k) is not None}
+    if args.layout == "pipeline":
+        from reidstream.training.synth_pipeline_crops import write_pipeline_dataset
+
+        counts = write_pipeline_dataset(args.out, _world_config(args), identities=args.identities,
+                                        train_fraction=args.train_fraction, seed=args.seed,
+                                        overwrite=args.overwrite, **given)
+    else:
+        if given:
+            names = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise ValueError(f"{names}: only with the pipeline layout")
+        from reidstream.training.synth_data import write_dataset
+
+        counts = write_dataset(args.layout, args.out, _world_config(args), identities=args.identities,
+                               train_fraction=args.train_fraction, images_per_camera=args.images,
+                               overwrite=args.overwrite, seed=args.seed)
     print(f"wrote {args.layout} layout to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
@@ -148,16 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_world_args(p)
     p.set_defaults(func=cmd_sequence)
     p = sub.add_parser("dataset", help="write a labelled crop dataset in a real dataset's on-disk layout")
-    p.add_argument("layout", choices=["biwi", "robotpku", "sysu", "regdb", "openreid", "folder"],
+    p.add_argument("layout", choices=["biwi", "robotpku", "sysu", "regdb", "openreid", "folder", "pipeline"],
                    help="biwi/robotpku: paired RGB + depth; sysu: RGB + IR cameras; regdb: RGB + thermal; "
                    "openreid: Hafner et al.'s open-reid copies (OUT and OUT_depth); folder: generic "
-                   "<split>/<pid>/<modality>/ tree with all four modalities")
+                   "<split>/<pid>/<modality>/ tree with all four modalities; pipeline: the folder tree cut by "
+                   "reid-stream's own detector and crop function from people walking through the room, every "
+                   "person lit (camera c00) and dark (c01), with crops.jsonl (light, distance, border cut)")
     p.add_argument("out", type=Path, help="output dataset root")
     p.add_argument("--identities", type=int, default=40, help="number of people (default: 40)")
     p.add_argument("--train-fraction", type=float, default=0.5, help="share of identities for training (default: 0.5)")
-    p.add_argument("--images", type=int, default=8, help="images per person per camera/sequence (default: 8)")
+    p.add_argument("--images", type=int, default=8,
+                   help="images per person per camera/sequence (default: 8; not pipeline)")
     p.add_argument("--seed", type=int, default=0, help="seed of identities, splits and poses (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty OUT")
+    g = p.add_argument_group("pipeline layout")
+    g.add_argument("--group", type=int, help="identities walking the room together (default: 5)")
+    g.add_argument("--people", type=int, help="people in the room at once (default: 4)")
+    g.add_argument("--frames", type=int, help="rendered frames per group and light (default: 60)")
+    g.add_argument("--every", type=int, help="world frames per rendered frame (default: 8, 0.27 s at 30 fps)")
+    g.add_argument("--min-crops", type=int, help="render up to twice --frames while a person has fewer "
+                   "crops under a light (default: 8)")
+    g.add_argument("--workers", type=int, help="processes rendering groups in parallel (default: 1)")
+    g.add_argument("--dark-rgb", action="store_true", default=None,
+                   help="keep colour crops of frames too dark for colour")
     _add_world_args(p)
     p.set_defaults(func=cmd_dataset)
     return parser

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -65,18 +66,32 @@ class SimWorld:
         fps: Frame rate of the simulated camera.
         camera_id: Id stamped on frames.
         seed: Seed of the motion and of the sensor noise.
+        identities: The pool of population indices people are drawn from (default: the whole
+            population); it must hold at least ``people`` distinct indices.
     """
 
     def __init__(self, renderer: Renderer, population: Population, *, people: int = 4, return_prob: float = 0.4,
                  min_distance: float = 1.0, max_distance: float = 8.0, pause_prob: float = 0.2,
                  mean_gap_s: float = 1.5, lighting: LightingConfig = LightingConfig(), fps: float = 30.0,
-                 camera_id: str = "sim0", seed: int = 0) -> None:
+                 camera_id: str = "sim0", seed: int = 0, identities: Sequence[int] | None = None) -> None:
         self.renderer, self.population = renderer, population
         self.people, self.return_prob, self.pause_prob, self.mean_gap_s = people, return_prob, pause_prob, mean_gap_s
         self.min_distance, self.max_distance = min_distance, max_distance
         self.lighting, self.fps, self.camera_id, self.seed = lighting, fps, camera_id, seed
         self.rng = np.random.default_rng([seed, 0xA11])
-        self._fresh = iter(self.rng.permutation(len(population)).tolist())
+        if identities is None:
+            self.pool: list[int] | None = None
+            self._fresh = iter(self.rng.permutation(len(population)).tolist())
+        else:
+            pool = list(dict.fromkeys(int(i) for i in identities))
+            bad = [i for i in pool if not 0 <= i < len(population)]
+            if bad:
+                raise ValueError(f"SimWorld.identities: expected indices in 0 .. {len(population) - 1}, got {bad}")
+            if len(pool) < people:
+                raise ValueError(f"SimWorld.identities: {len(pool)} distinct identities cannot keep "
+                                 f"people={people} in the room at once")
+            self.pool = pool
+            self._fresh = iter([pool[i] for i in self.rng.permutation(len(pool)).tolist()])
         self._left: list[int] = []
         self.walkers: list[_Walker] = []
         self.index = 0
@@ -87,15 +102,16 @@ class SimWorld:
             self._spawn(inside=True)
 
     @classmethod
-    def from_config(cls, cfg: SimConfig) -> "SimWorld":
-        """Builds the world, camera and renderer described by a :class:`SimConfig`."""
+    def from_config(cls, cfg: SimConfig, *, identities: Sequence[int] | None = None) -> "SimWorld":
+        """Builds the world, camera and renderer described by a :class:`SimConfig` (``identities``: as in the
+        constructor)."""
         rig = CameraRig(cfg.camera.intrinsics(), cfg.camera.mount_height, cfg.camera.tilt_deg)
         renderer = Renderer(rig, cfg.room, cfg.sensors, [Modality(m) for m in cfg.modalities])
         c = cfg.crowd
         return cls(renderer, Population(c.population, c.population_seed), people=c.people,
                    return_prob=c.return_prob, min_distance=c.min_distance, max_distance=c.max_distance,
                    pause_prob=c.pause_prob, mean_gap_s=c.mean_gap_s, lighting=cfg.lighting, fps=cfg.camera.fps,
-                   camera_id=cfg.camera.camera_id, seed=cfg.seed)
+                   camera_id=cfg.camera.camera_id, seed=cfg.seed, identities=identities)
 
     @property
     def time(self) -> float:
@@ -110,7 +126,7 @@ class SimWorld:
         for i in self._fresh:
             if i not in present:
                 return int(i)
-        pool = [i for i in range(len(self.population)) if i not in present]
+        pool = [i for i in (range(len(self.population)) if self.pool is None else self.pool) if i not in present]
         return int(pool[self.rng.integers(len(pool))])
 
     def _in_view(self) -> np.ndarray:
@@ -167,6 +183,11 @@ class SimWorld:
                                          w.stride)) for w in self.walkers]
         rendered = self.renderer.render(bodies, self.lighting.at(t), np.random.default_rng([self.seed, self.index, 1]))
         frame = self.frame(rendered, self.index, t)
+        self.advance()
+        return AnnotatedFrame(frame, rendered.annotations, True)
+
+    def advance(self) -> None:
+        """Advances the world by one frame without rendering it (people move, leave and arrive as in :meth:`step`)."""
         dt = 1.0 / self.fps
         kept = []
         for w in self.walkers:
@@ -179,7 +200,6 @@ class SimWorld:
             self._spawn()
             self._next_arrival = self.time + float(self.rng.exponential(self.mean_gap_s)) if self.mean_gap_s else 0.0
         self.index += 1
-        return AnnotatedFrame(frame, rendered.annotations, True)
 
     def render_placements(self, placements: list[Placement], light: float | None = None,
                           noise_seed: int = 0) -> Rendered:
