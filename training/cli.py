@@ -80,6 +80,10 @@ def eval_main(argv: list[str] | None = None) -> int:
     p.add_argument("--trial", nargs="+", type=int,
                    help="RegDB trial of each checkpoint, in order (default: the checkpoint config's, else 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ties", default="pessimistic", choices=["pessimistic", "stable"],
+                   help="ranking ties: pessimistic (default: a wrong gallery entry at the same distance as a "
+                   "correct one ranks first) or stable (gallery order breaks ties, as np.argsort in open-reid / "
+                   "AGW's evaluation code; for comparison with their numbers)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, help="output directory (default: next to the first checkpoint, eval/)")
     args = p.parse_args(argv)
@@ -97,7 +101,7 @@ def eval_main(argv: list[str] | None = None) -> int:
                             layout=args.layout, split=args.split if args.split is not None else "",
                             subset=args.subset, repeats=args.repeats, max_per_identity=args.max_per_identity,
                             modes=args.mode, shots=args.shots, trials=args.trials, trial=args.trial,
-                            seed=args.seed, device=args.device or default_device())
+                            seed=args.seed, ties=args.ties, device=args.device or default_device())
     except (FileNotFoundError, ValueError, ConfigError) as e:
         print(f"reid-eval: {e}", file=sys.stderr)
         return 1

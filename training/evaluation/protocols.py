@@ -79,7 +79,7 @@ def scenario_key(query_modality: str, gallery_modality: str) -> str:
 
 def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10, ranks: Sequence[int] = (1, 5, 10),
                     max_per_identity: int | None = 20, metric: str = "euclidean", seed: int = 0,
-                    max_rank: int = 20) -> dict:
+                    max_rank: int = 20, ties: str = "pessimistic") -> dict:
     """Rank-k and mAP of one query/gallery scenario (Hafner et al., Sec. 4.3).
 
     Gallery entries with the query's capture key are excluded (identical image when
@@ -94,11 +94,14 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
         metric: ``"euclidean"`` (the paper's) or ``"cosine"``.
         seed: Seed of the random draws; equal seeds give equal results.
         max_rank: Length of the mean CMC curve (raised to ``max(ranks)`` if smaller).
+        ties: ``"pessimistic"`` (default: a wrong gallery image at the same distance as a
+            correct one ranks first) or ``"stable"`` (gallery order breaks ties, as
+            ``np.argsort`` in open-reid, the authors' code base); see :mod:`.metrics`.
 
     Returns:
         ``{"query", "gallery", "num_query", "num_gallery", "num_identities"`` (gallery
         identities), ``"num_skipped_queries"`` (no admissible true match), ``"repeats",
-        "metric", "max_per_identity", "seed", "rank-k": {"mean", "std", "values"}, ...,
+        "metric", "ties", "max_per_identity", "seed", "rank-k": {"mean", "std", "values"}, ...,
         "mAP": {...}, "cmc": [mean curve in %]}``; std is over repeats (ddof 0).
 
     Raises:
@@ -115,10 +118,11 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
     exclude = query.keys[:, None] == gallery.keys[None, :]
     cmc_rng, map_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     rank_table = single_gallery_shot_ranks(dist, query.pids, gallery.pids, exclude=exclude, repeats=repeats,
-                                           rng=cmc_rng)
+                                           rng=cmc_rng, ties=ties)
     cmc = 100.0 * cmc_from_ranks(rank_table, max_rank)
     maps = 100.0 * mean_average_precision(dist, query.pids, gallery.pids, exclude=exclude,
-                                          max_per_identity=max_per_identity, repeats=repeats, rng=map_rng)
+                                          max_per_identity=max_per_identity, repeats=repeats, rng=map_rng,
+                                          ties=ties)
     result = {
         "query": query.modality,
         "gallery": gallery.modality,
@@ -128,6 +132,7 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
         "num_skipped_queries": int((rank_table[0] == 0).sum()),
         "repeats": int(repeats),
         "metric": metric,
+        "ties": ties,
         "max_per_identity": max_per_identity,
         "seed": int(seed),
     }

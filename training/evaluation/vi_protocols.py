@@ -36,7 +36,9 @@ the trials (each trial evaluated with its own trained model).
 
 Distances are Euclidean (Gao Sec. 4.3, "Euclidean distance is used"); on the
 L2-normalised embeddings of the VI networks this ranks like cosine. Ties are
-pessimistic (:mod:`.metrics`). Results have the shape of :mod:`.protocols`
+pessimistic by default (a tied wrong entry ranks first); ``ties="stable"`` breaks
+them by gallery order as ``np.argsort`` in the standard code does (see
+:mod:`.metrics`), for comparison with numbers of those codebases. Results have the shape of :mod:`.protocols`
 results, percentages (0-100): ``{"rank-k": {"mean", "std", "values"}, "mAP", "mINP",
 "cmc": [mean curve], "num_query", ...}`` with one value per trial (std ddof 0).
 """
@@ -48,6 +50,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from reidstream.training.evaluation.metrics import (
+    check_ties,
     cmc_all,
     mean_average_precision,
     mean_inverse_negative_penalty,
@@ -83,12 +86,17 @@ def _one(v: list):
     return v[0] if all(x == v[0] for x in v) else v
 
 
-def identity_cmc(dist: np.ndarray, q_pids, g_pids, exclude=None, max_rank: int = 20) -> tuple[np.ndarray, int]:
+def identity_cmc(dist: np.ndarray, q_pids, g_pids, exclude=None, max_rank: int = 20, *,
+                 ties: str = "pessimistic") -> tuple[np.ndarray, int]:
     """CMC over distinct gallery identities, as SYSU-MM01's standard evaluation code computes it.
 
     A query's rank is 1 + the number of wrong identities having an admissible gallery
     image at least as close as its nearest admissible true match (equivalently: the
-    ranked list with later images of an already-seen identity removed).
+    ranked list with later images of an already-seen identity removed). With
+    ``ties="stable"`` an identity ranks at the first occurrence of its nearest image in
+    the gallery-order stable sort, so a tied wrong identity counts only if its image
+    comes earlier in the gallery (the standard code's ``np.unique(..., return_index=True)``
+    on ``np.argsort`` output).
 
     Args:
         dist: ``Q x G`` distances.
@@ -96,6 +104,7 @@ def identity_cmc(dist: np.ndarray, q_pids, g_pids, exclude=None, max_rank: int =
         g_pids: ``G`` gallery identities.
         exclude: Optional ``Q x G`` boolean mask of gallery entries a query ignores.
         max_rank: Length of the curve.
+        ties: ``"pessimistic"`` or ``"stable"``.
 
     Returns:
         The ``max_rank`` cumulative match rates in ``[0, 1]`` and the number of queries
@@ -121,23 +130,28 @@ def identity_cmc(dist: np.ndarray, q_pids, g_pids, exclude=None, max_rank: int =
     starts = np.searchsorted(codes[order], np.arange(len(ids)))
     dmin = np.minimum.reduceat(dist[:, order], starts, axis=1)  # Q x identities
     avail = np.isfinite(dmin)
+    first = None
+    if check_ties(ties) == "stable":  # gallery column of each identity's first nearest image
+        near = dist[:, order] == np.repeat(dmin, np.bincount(codes, minlength=len(ids)), axis=1)
+        first = np.minimum.reduceat(np.where(near, order[None, :], len(codes)), starts, axis=1)
     q = np.asarray(q_pids)
     has_true = (avail & (ids[None, :] == q[:, None])).any(axis=1)
-    cmc = cmc_all(np.where(avail, dmin, 0.0), q, ids, exclude=~avail, max_rank=max_rank)
+    cmc = cmc_all(np.where(avail, dmin, 0.0), q, ids, exclude=~avail, max_rank=max_rank, ties=ties,
+                  tie_order=first)
     return cmc, int((~has_true).sum())
 
 
 def _metrics(query: FeatureSet, gallery: FeatureSet, exclude, metric: str, max_rank: int,
-             per_identity: bool) -> tuple[np.ndarray, float, float, int]:
+             per_identity: bool, ties: str = "pessimistic") -> tuple[np.ndarray, float, float, int]:
     dist = pairwise_distances(query.embeddings, gallery.embeddings, metric)
     if per_identity:
-        cmc, skipped = identity_cmc(dist, query.pids, gallery.pids, exclude, max_rank)
+        cmc, skipped = identity_cmc(dist, query.pids, gallery.pids, exclude, max_rank, ties=ties)
     else:
-        cmc = cmc_all(dist, query.pids, gallery.pids, exclude, max_rank)
+        cmc = cmc_all(dist, query.pids, gallery.pids, exclude, max_rank, ties=ties)
         adm = np.ones(dist.shape, bool) if exclude is None else ~exclude
         skipped = int((~(adm & (query.pids[:, None] == gallery.pids[None, :])).any(axis=1)).sum())
-    ap = mean_average_precision(dist, query.pids, gallery.pids, exclude=exclude, max_per_identity=None)[0]
-    inp = mean_inverse_negative_penalty(dist, query.pids, gallery.pids, exclude=exclude)
+    ap = mean_average_precision(dist, query.pids, gallery.pids, exclude=exclude, max_per_identity=None, ties=ties)[0]
+    inp = mean_inverse_negative_penalty(dist, query.pids, gallery.pids, exclude=exclude, ties=ties)
     return 100.0 * cmc, 100.0 * ap, 100.0 * inp, skipped
 
 
@@ -175,7 +189,7 @@ def draw_gallery(pool: FeatureSet, shots: int, rng: np.random.Generator) -> np.n
 def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots: int = 1, trials: int = 10,
                     seed: int = 0, directions: Sequence[tuple[str, str]] | None = None, visible: str = "rgb",
                     infrared: str = "ir", metric: str = "euclidean", ranks: Sequence[int] = (1, 10, 20),
-                    max_rank: int = 20) -> dict[str, dict]:
+                    max_rank: int = 20, ties: str = "pessimistic") -> dict[str, dict]:
     """SYSU-MM01 all-search / indoor-search, single-shot / multi-shot, over random gallery trials.
 
     See the module docstring for the protocol (LUPI Sec. 4.1, Gao Sec. 4.1-4.2, the
@@ -194,10 +208,11 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
         metric: ``"euclidean"`` (Gao Sec. 4.3) or ``"cosine"``.
         ranks: Ranks reported as ``"rank-k"``.
         max_rank: Length of the mean CMC curve (at least ``max(ranks)``).
+        ties: ``"pessimistic"`` (default) or ``"stable"`` (gallery order, as the standard code).
 
     Returns:
         Per direction key (``"Q:ir G:rgb"``, ``"Q:rgb G:ir"``): ``{"query", "gallery",
-        "mode", "shots", "trials", "seed", "metric", "num_query", "num_gallery"`` (per
+        "mode", "shots", "trials", "seed", "metric", "ties", "num_query", "num_gallery"`` (per
         trial), ``"num_identities"`` (gallery), ``"num_skipped_queries"``, ``"rank-k",
         "mAP", "mINP": {"mean", "std", "values"}`` in %, ``"cmc"``: mean curve in %}.
 
@@ -213,6 +228,7 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     ranks, max_rank = _check_common(metric, ranks, max_rank)
+    check_ties(ties)
     if visible == infrared:
         raise ValueError(f"infrared: expected a name other than visible ({visible!r})")
     directions = ((infrared, visible), (visible, infrared)) if directions is None else tuple(map(tuple, directions))
@@ -237,7 +253,7 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
             exclude = (query.camids[:, None] == q_cam) & (gallery.camids[None, :] == g_cam)
             try:
                 cmc, ap, inp, skipped = _metrics(query, gallery, exclude if exclude.any() else None, metric,
-                                                 max_rank, per_identity=True)
+                                                 max_rank, per_identity=True, ties=ties)
             except ValueError as e:
                 raise ValueError(f"feats: {key}, {mode}-search, trial {t}: {e}") from None
             curves.append(cmc)
@@ -247,14 +263,14 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
             n_ids = len(np.unique(gallery.pids))
         out[key] = _result(q_mod, g_mod, curves, maps, inps, ranks, {
             "mode": mode, "shots": int(shots), "trials": int(trials), "seed": int(seed), "metric": metric,
-            "num_query": len(query), "num_gallery": _one(sizes), "num_identities": n_ids,
+            "ties": ties, "num_query": len(query), "num_gallery": _one(sizes), "num_identities": n_ids,
             "num_skipped_queries": skipped})
     return out
 
 
 def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: str = "rgb",
                      infrared: str = "thermal", metric: str = "euclidean", ranks: Sequence[int] = (1, 10, 20),
-                     max_rank: int = 20) -> dict[str, dict]:
+                     max_rank: int = 20, ties: str = "pessimistic") -> dict[str, dict]:
     """RegDB visible->thermal and thermal->visible over trials (see the module docstring).
 
     Args:
@@ -265,6 +281,7 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
         metric: ``"euclidean"`` or ``"cosine"``.
         ranks: Ranks reported as ``"rank-k"``.
         max_rank: Length of the mean CMC curve (at least ``max(ranks)``).
+        ties: ``"pessimistic"`` (default) or ``"stable"`` (gallery order, as ``eval_regdb``).
 
     Returns:
         ``{"Q:rgb G:thermal": ..., "Q:thermal G:rgb": ...}`` shaped like
@@ -275,6 +292,7 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
             where no query has a true match.
     """
     ranks, max_rank = _check_common(metric, ranks, max_rank)
+    check_ties(ties)
     if visible == infrared:
         raise ValueError(f"infrared: expected a name other than visible ({visible!r})")
     if isinstance(per_trial, Mapping) or not isinstance(per_trial, Sequence) or not per_trial:
@@ -288,7 +306,7 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
         for t, feats in enumerate(per_trial):
             query, gallery = feats[q_mod], feats[g_mod]
             try:
-                cmc, ap, inp, skip = _metrics(query, gallery, None, metric, max_rank, per_identity=False)
+                cmc, ap, inp, skip = _metrics(query, gallery, None, metric, max_rank, per_identity=False, ties=ties)
             except ValueError as e:
                 raise ValueError(f"per_trial[{t}]: {key}: {e}") from None
             curves.append(cmc)
@@ -299,6 +317,6 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
             nid.append(len(np.unique(gallery.pids)))
             skipped.append(skip)
         out[key] = _result(q_mod, g_mod, curves, maps, inps, ranks, {
-            "trials": len(per_trial), "metric": metric, "num_query": _one(nq), "num_gallery": _one(ng),
+            "trials": len(per_trial), "metric": metric, "ties": ties, "num_query": _one(nq), "num_gallery": _one(ng),
             "num_identities": _one(nid), "num_skipped_queries": _one(skipped)})
     return out

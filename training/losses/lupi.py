@@ -74,8 +74,13 @@ def cross_modal_hard_triplet(anchors: Tensor, anchor_labels: Tensor, positives: 
     return torch.relu(margin + d_ap[valid] - d_an[valid]).mean()
 
 
+TRIPLET_REDUCTIONS = ("sum", "mean")
+"""How :func:`intermediate_dual_triplet` combines its three terms: Eq. (5)'s sum or the authors' code's mean."""
+
+
 def intermediate_dual_triplet(f_v: Tensor, f_t: Tensor, f_z: Tensor, y_v: Tensor, y_t: Tensor,
-                              y_z: Tensor | None = None, *, margin: float = 0.3) -> dict[str, Tensor]:
+                              y_z: Tensor | None = None, *, margin: float = 0.3,
+                              reduction: str = "sum") -> dict[str, Tensor]:
     """Intermediate dual triplet loss, LUPI Eq. (5).
 
     ``L_tri = E_(V,T,Z)[.] + E_(T,Z,V)[.] + E_(Z,V,T)[.]`` where ``(A, P, N)``
@@ -83,23 +88,34 @@ def intermediate_dual_triplet(f_v: Tensor, f_t: Tensor, f_z: Tensor, y_v: Tensor
     :func:`cross_modal_hard_triplet`): visible anchors are pulled to infrared
     positives and pushed from intermediate negatives, infrared anchors pulled to
     intermediate positives and pushed from visible negatives, intermediate
-    anchors pulled to visible positives and pushed from infrared negatives. The
-    three terms are summed as Eq. (5) writes them (the authors' code averages them).
+    anchors pulled to visible positives and pushed from infrared negatives.
+
+    Eq. (5) (Sec. 3.3) *sums* the three terms, and that is the default; the
+    authors' released code *averages* them (``reduction="mean"``), which is the
+    same loss at a third of the weight against ``L_id`` and ``lambda * L_c`` in
+    Eq. (7)-(8) (and a third of the triplet gradient).
 
     Args:
         f_v: ``B x D`` visible features; ``y_v``: their labels.
         f_t: ``B' x D`` infrared features; ``y_t``: their labels.
         f_z: ``B x D`` intermediate features; ``y_z``: their labels (default ``y_v``: ``Z_i`` is made from ``V_i``).
         margin: ``M`` of Eq. (5).
+        reduction: ``"sum"`` (Eq. 5) or ``"mean"`` (the authors' code) of the three terms.
 
     Returns:
-        ``{"loss": the sum, "vtz", "tzv", "zvt": the three terms}`` (0-d tensors).
+        ``{"loss": their sum or mean, "vtz", "tzv", "zvt": the three terms}`` (0-d tensors).
+
+    Raises:
+        ValueError: On malformed features or labels, or an unknown ``reduction``.
     """
+    if reduction not in TRIPLET_REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {TRIPLET_REDUCTIONS}, got {reduction!r}")
     y_z = y_v if y_z is None else y_z
     vtz = cross_modal_hard_triplet(f_v, y_v, f_t, y_t, f_z, y_z, margin)
     tzv = cross_modal_hard_triplet(f_t, y_t, f_z, y_z, f_v, y_v, margin)
     zvt = cross_modal_hard_triplet(f_z, y_z, f_v, y_v, f_t, y_t, margin)
-    return {"loss": vtz + tzv + zvt, "vtz": vtz, "tzv": tzv, "zvt": zvt}
+    total = vtz + tzv + zvt
+    return {"loss": total if reduction == "sum" else total / 3.0, "vtz": vtz, "tzv": tzv, "zvt": zvt}
 
 
 def colour_free_loss(f_v: Tensor, f_z: Tensor, logits_v: Tensor, logits_z: Tensor, *, alpha_c: float = 0.5,

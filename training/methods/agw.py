@@ -15,6 +15,11 @@ As in AGW's code, the visible and infrared images go through their own first
 block and then through the shared stages *as one batch*
 (:func:`joint_forward`), so the BatchNorm statistics of the shared stages and
 of the BN neck are those of the mixed batch.
+
+Learning rates (AGW's code, which LUPI reuses): the BN neck and the classifier
+form the head group at the base rate (0.1); every other parameter, the
+non-local blocks included, learns at 0.1 x that (0.01). :meth:`AGWMethod.head_modules`
+names the head for :func:`reidstream.training.run.build_optimizer`.
 """
 
 from __future__ import annotations
@@ -51,6 +56,15 @@ def joint_forward(net: VINet, inputs: Sequence[tuple[str, Tensor]]) -> list[dict
     if getattr(net, "parts", None) != 0:
         raise ValueError("net: expected a VINet with the global AGW head (parts=0)")
     return net.forward_joint(inputs)
+
+
+def head_modules(net: VINet) -> list[nn.Module]:
+    """The head learning-rate group of AGW's code: the BN neck and the classifier (``ignored_params``).
+
+    Everything else (per-modality first blocks, shared stages, non-local blocks) is the
+    base group at 0.1 x the head's rate.
+    """
+    return [m for m in (getattr(net, "bottleneck", None), getattr(net, "classifier", None)) if m is not None]
 
 
 def check_modalities(net: VINet, modalities: Sequence[str]) -> tuple[str, str]:
@@ -106,6 +120,10 @@ class AGWMethod(nn.Module):
         loss_tri = weighted_regularization_triplet(torch.cat([out_v["pooled"], out_t["pooled"]]), y)
         acc = (logits.argmax(1) == y).float().mean().detach()
         return {"loss": loss_id + loss_tri, "id": loss_id, "tri": loss_tri, "acc": acc}
+
+    def head_modules(self) -> list[nn.Module]:
+        """Modules of the head learning-rate group (BN neck, classifier); see :func:`head_modules`."""
+        return head_modules(self.net)
 
     def embedders(self) -> dict[str, nn.Module]:
         """Modality -> module mapping that modality's images to embeddings (its own branch only)."""

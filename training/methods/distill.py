@@ -14,6 +14,14 @@ inference needs only its own modality.
 
 Table 5's ablations are constructor switches: ``copy_weights=False`` (G starts
 from scratch or ImageNet) and ``freeze_from=None`` (nothing frozen).
+
+Two details of the freezing follow the authors' released code, not the text
+(see :mod:`reidstream.training.models.freezing`): the cut can sit inside a
+stage (``freeze_from="layer3.0.conv3"``: the code freezes from that layer on),
+and ``frozen_bn="adapt"`` lets the frozen BatchNorm layers normalise with batch
+statistics and update their running statistics towards the new modality, as
+the code's ``model.train()`` does; ``frozen_bn="fixed"`` keeps every frozen
+parameter and buffer bit-identical.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from torch import nn
 
 from reidstream.training.losses import embedding_mse
 from reidstream.training.models import ReIDNet
+from reidstream.training.models.freezing import check_frozen_bn
 
 from ._common import EmbeddingHead, embedder_spec
 
@@ -61,7 +70,7 @@ class DistillMethod(nn.Module):
 
     @classmethod
     def from_teacher(cls, teacher: ReIDNet, teacher_modality: str, student_modality: str, *,
-                     copy_weights: bool = True, freeze_from: str | None = "layer3",
+                     copy_weights: bool = True, freeze_from: str | None = "layer3", frozen_bn: str = "fixed",
                      attention_stage: str | None = None, attention_pool: str = "mean",
                      init: dict[str, torch.Tensor] | None = None) -> "DistillMethod":
         """Builds G from F as in Sec. 3.2: same architecture, copied weights, frozen mid-to-high layers.
@@ -71,11 +80,17 @@ class DistillMethod(nn.Module):
             teacher_modality: F's modality.
             student_modality: G's modality.
             copy_weights: Copy F's weights into G (else G keeps ``init`` or its random initialisation).
-            freeze_from: First stage of G to freeze, up to and including the embedding; None = none.
+            freeze_from: Where G's freezing starts, up to and including the embedding: a stage
+                name, or a backbone module path such as ``"layer3.0.conv3"`` (the authors' code);
+                None = nothing frozen.
+            frozen_bn: ``"fixed"`` (frozen BatchNorm in eval mode, buffers unchanged) or
+                ``"adapt"`` (running statistics adapt to the student's modality, as the
+                authors' ``model.train()``).
             attention_stage: Stage whose output the teacher gates (Eq. 4); None = no attention.
             attention_pool: Channel pooling of the gating signal.
             init: Optional state dict (e.g. ImageNet backbone) for G when not copying.
         """
+        check_frozen_bn(frozen_bn)
         cfg = dict(teacher.config(), num_classes=0, attention_stage=attention_stage, attention_pool=attention_pool)
         student = ReIDNet.from_config(cfg)
         if copy_weights:
@@ -84,7 +99,7 @@ class DistillMethod(nn.Module):
         elif init is not None:
             student.load_state_dict(init, strict=False)
         if freeze_from is not None:
-            student.freeze_from(freeze_from, upto="embedding")
+            student.freeze_from(freeze_from, upto="embedding", bn=frozen_bn)
         return cls(teacher, student, teacher_modality, student_modality)
 
     def train(self, mode: bool = True) -> "DistillMethod":

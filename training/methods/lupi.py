@@ -10,6 +10,10 @@ branches ``(visible, infrared, "gray")`` and ``split_stage="stem"``), and
 triplet (Eq. 5) on the pooled features, the colour-free loss (Eq. 6) on the
 classifier input and its outputs, and cross-entropy over the three streams.
 
+The three terms of Eq. (5) are summed as the paper writes them; the authors'
+code averages them (``triplet_reduction="mean"``). Learning-rate groups follow
+AGW's code (:func:`.agw.head_modules`).
+
 Inference: the intermediate images are privileged information, absent at test
 time; each modality is embedded by its own branch only (no extra cost).
 """
@@ -24,11 +28,11 @@ from torch.nn import functional as F
 
 from reidstream.training.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from reidstream.training.losses.identity import softmax_loss
-from reidstream.training.losses.lupi import colour_free_loss, intermediate_dual_triplet
+from reidstream.training.losses.lupi import TRIPLET_REDUCTIONS, colour_free_loss, intermediate_dual_triplet
 from reidstream.training.models.vi_net import VINet
 
 from ._common import check_vi_batch, embedder_spec
-from .agw import check_modalities, joint_forward
+from .agw import check_modalities, head_modules, joint_forward
 
 
 def _stats(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> tuple[Tensor, Tensor]:
@@ -146,6 +150,8 @@ class LUPIMethod(nn.Module):
         alpha_c: ``alpha_c`` of Eq. (6) (paper: 0.5).
         cf_threshold: Feature distance switching Eq. (6) from KL to L1 (paper: 0.5).
         l1_reduction: How Eq. (6) reduces ``|f^v - f^z|`` (see :func:`colour_free_loss`).
+        triplet_reduction: ``"sum"`` of the three terms of Eq. (5) as the paper writes it
+            (default) or their ``"mean"`` as the authors' code computes it.
         augment: Apply the spatial augmentation to the intermediate images.
         pad: Padding (pixels) of that augmentation.
         flip_p: Flip probability of that augmentation.
@@ -162,9 +168,9 @@ class LUPIMethod(nn.Module):
 
     def __init__(self, net: VINet, modalities: Sequence[str] = ("rgb", "ir"), *, intermediate: str = "gray",
                  margin: float = 0.3, lambda_c: float = 10.0, alpha_c: float = 0.5, cf_threshold: float = 0.5,
-                 l1_reduction: str = "mean", augment: bool = True, pad: int = 10, flip_p: float = 0.5,
-                 fill: str = "zero", mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 seed: int | None = None) -> None:
+                 l1_reduction: str = "mean", triplet_reduction: str = "sum", augment: bool = True, pad: int = 10,
+                 flip_p: float = 0.5, fill: str = "zero", mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, seed: int | None = None) -> None:
         super().__init__()
         self._modalities = check_modalities(net, modalities)
         if intermediate in self._modalities or intermediate not in net.branches:
@@ -176,11 +182,14 @@ class LUPIMethod(nn.Module):
                 raise ValueError(f"{name}: expected a number >= 0, got {v!r}")
         if l1_reduction not in ("mean", "sum"):
             raise ValueError(f"l1_reduction: expected 'mean' or 'sum', got {l1_reduction!r}")
+        if triplet_reduction not in TRIPLET_REDUCTIONS:
+            raise ValueError(f"triplet_reduction: expected one of {TRIPLET_REDUCTIONS}, got {triplet_reduction!r}")
         random_pad_crop_flip(torch.zeros(1, 1, 1, 1), pad=pad, flip_p=flip_p, fill=fill)  # validates the options
         _stats(torch.zeros(1), mean, std)
         self.net, self.intermediate = net, intermediate
         self.margin, self.lambda_c, self.alpha_c = float(margin), float(lambda_c), float(alpha_c)
         self.cf_threshold, self.l1_reduction = float(cf_threshold), l1_reduction
+        self.triplet_reduction = triplet_reduction
         self.augment, self.pad, self.flip_p, self.fill = bool(augment), pad, float(flip_p), fill
         self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
         self.generator = None if seed is None else torch.Generator().manual_seed(int(seed))
@@ -216,12 +225,16 @@ class LUPIMethod(nn.Module):
         logits = torch.cat([out_v["logits"], out_t["logits"], out_z["logits"]])
         loss_id = softmax_loss(logits, y)
         tri = intermediate_dual_triplet(out_v["pooled"], out_t["pooled"], out_z["pooled"], labels, labels, labels,
-                                        margin=self.margin)
+                                        margin=self.margin, reduction=self.triplet_reduction)
         loss_cf = colour_free_loss(out_v["feature"], out_z["feature"], out_v["logits"], out_z["logits"],
                                    alpha_c=self.alpha_c, threshold=self.cf_threshold, l1_reduction=self.l1_reduction)
         acc = (logits.argmax(1) == y).float().mean().detach()
         return {"loss": tri["loss"] + self.lambda_c * loss_cf + loss_id, "id": loss_id, "tri": tri["loss"],
                 "cf": loss_cf, "tri_vtz": tri["vtz"], "tri_tzv": tri["tzv"], "tri_zvt": tri["zvt"], "acc": acc}
+
+    def head_modules(self) -> list[nn.Module]:
+        """Modules of the head learning-rate group (BN neck, classifier), as AGW's code."""
+        return head_modules(self.net)
 
     def embedders(self) -> dict[str, nn.Module]:
         """Visible and infrared embedders, each running only its own branch (the intermediate one is unused)."""
