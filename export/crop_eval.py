@@ -41,7 +41,9 @@ def bundle_features(bundle_dir: str | Path, root: str | Path, *, layout: str = "
     records = LAYOUTS[layout].read(root).splits.get(subset, ())
     out: dict[str, FeatureSet] = {}
     for emb in stage.embedders:
-        mine = [r for r in records if emb.modality in {m.value for m in r.modalities}]
+        mine = [(i, r) for i, r in enumerate(records) if emb.modality in {m.value for m in r.modalities}]
+        keys = np.array([i for i, _ in mine], np.int64)  # one key per capture, shared by its modalities
+        mine = [r for _, r in mine]
         if not mine:
             continue
         vecs = []
@@ -52,7 +54,6 @@ def bundle_features(bundle_dir: str | Path, root: str | Path, *, layout: str = "
                       file=sys.stderr, flush=True)
         if progress:
             print(file=sys.stderr)
-        keys = np.array([hash((r.camid, r.sequence, r.frame)) & 0x7FFFFFFF for r in mine], np.int64)
         out[f"{emb.space}/{emb.modality}"] = FeatureSet(np.concatenate(vecs), np.array([r.pid for r in mine]),
                                                         np.array([r.camid for r in mine]), keys, emb.modality)
     if not out:

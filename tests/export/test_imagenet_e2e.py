@@ -50,12 +50,12 @@ def test_imagenet_lupi_trains_exports_calibrates_and_streams(tmp_path):
     rgb = [f for f in b.manifest.files if getattr(f, "modality", None) == "rgb"][0]
     assert rgb.preprocess["mean"] == [0.5, 0.5, 0.5] and rgb.preprocess["std"] == [0.5, 0.5, 0.5]
 
-    sim = config_from_mapping(SimConfig, {"seed": 41, "modalities": ["rgb", "depth", "ir"], "camera": {"fps": 15.0},
-                                          "lighting": {"level": 1.0, "min_level": 0.02, "period_s": 8.0},
-                                          "crowd": {"people": 2, "population": 4, "population_seed": 13,
+    sim = config_from_mapping(SimConfig, {"seed": 31, "modalities": ["rgb", "depth", "ir"], "camera": {"fps": 15.0},
+                                          "lighting": {"level": 1.0, "min_level": 0.02, "period_s": 20.0},
+                                          "crowd": {"people": 3, "population": 6, "population_seed": 11,
                                                     "return_prob": 0.9}}, "<test>")
     rec = tmp_path / "rec"
-    record(SimSource.from_config(sim, max_frames=180), rec, max_frames=180)
+    record(SimSource.from_config(sim, max_frames=450), rec, max_frames=450)
     _run("reid-export", "calibrate", str(bundle), "--recordings", str(rec), "--min-pairs", "3", "--min-auc", "0.0")
     cal = load_bundle(bundle).calibration()
     assert cal is not None and np.isfinite(cal.threshold)
@@ -64,6 +64,6 @@ def test_imagenet_lupi_trains_exports_calibrates_and_streams(tmp_path):
     run = tmp_path / "stream"
     _run("reid-stream", "--replay", str(rec), "--bundle", str(bundle), "--output", str(run))
     lines = [json.loads(x) for x in (run / "frames.jsonl").read_text().splitlines() if x.strip()]
-    assert len(lines) >= 170
+    assert len(lines) == 450
     named = {p[0] for x in lines for p in x["pred"] if p[0] is not None}
     assert named, "no person was ever given an identity"
