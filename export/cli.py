@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     _bundle_arg(e)
     e.add_argument("--data", type=Path, required=True,
                    help="crop dataset, e.g. from reid-synth dataset pipeline (camera 0 lit, camera 1 dark)")
-    e.add_argument("--layout", default="folder", help="its layout (default: folder)")
+    e.add_argument("--layout", default="folder",
+                   help="its layout (default: folder); sysu: the SYSU-MM01 protocol (IR <-> RGB) and RGB -> RGB")
     e.add_argument("--subset", default="test", help="split to evaluate (default: test)")
     e.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 

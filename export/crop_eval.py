@@ -107,12 +107,42 @@ def format_scenarios(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def sysu_scenarios(feats: dict[str, FeatureSet], *, trials: int = 10) -> dict[str, dict[str, float]]:
+    """SYSU-MM01 all-search single-shot (IR -> RGB, RGB -> IR over ``trials`` random galleries) and RGB -> RGB
+    across cameras, for every space with an ``rgb`` and an ``ir`` network; mean over trials, in percent."""
+    from reidstream.training.evaluation.vi_protocols import sysu_evaluation
+    from reidstream.training.vi_report import DIRECTIONS, RGB_RGB, chance, rgb_rgb
+
+    out: dict[str, dict[str, float]] = {}
+    for space in sorted({k.split("/")[0] for k in feats}):
+        if f"{space}/rgb" not in feats or f"{space}/ir" not in feats:
+            continue
+        pair = {"rgb": feats[f"{space}/rgb"], "ir": feats[f"{space}/ir"]}
+        res = sysu_evaluation(pair, mode="all", shots=1, trials=trials, seed=0)
+        rand = chance(pair, trials)
+        for key, name in DIRECTIONS.items():
+            out[f"{space} {name}"] = {"mAP": res[key]["mAP"]["mean"], "rank-1": res[key]["rank-1"]["mean"],
+                                      "chance mAP": rand[key]}
+        rr = rgb_rgb(pair)
+        out[f"{space} RGB → RGB (other cameras)"] = {"mAP": rr["mAP"]["mean"], "rank-1": rr["rank-1"]["mean"],
+                                                     "chance mAP": rand[RGB_RGB]}
+    if not out:
+        raise ValueError("layout sysu: the bundle has no space with both an rgb and an ir network")
+    return out
+
+
 def evaluate(bundle_dir: str | Path, root: str | Path, *, layout: str = "folder", subset: str = "test",
              json_out: str | Path | None = None) -> dict[str, Any]:
-    """:func:`bundle_features` + :func:`light_scenarios`; prints the table, optionally writes JSON."""
+    """:func:`bundle_features` + :func:`light_scenarios` (or :func:`sysu_scenarios` for the ``sysu`` layout);
+    prints the table, optionally writes JSON."""
     feats = bundle_features(bundle_dir, root, layout=layout, subset=subset)
-    res = light_scenarios(feats)
-    print(format_scenarios(res))
+    if layout == "sysu":
+        res = sysu_scenarios(feats)
+        for key, r in res.items():
+            print(f"{key:<40} mAP {r['mAP']:5.1f}  rank-1 {r['rank-1']:5.1f}  (chance mAP {r['chance mAP']:.1f})")
+    else:
+        res = light_scenarios(feats)
+        print(format_scenarios(res))
     if json_out:
         Path(json_out).write_text(json.dumps({"bundle": str(bundle_dir), "data": str(root), "subset": subset,
                                               "results": res}, indent=1))

@@ -48,6 +48,9 @@ class DataConfig(ConfigModel):
             maps a band of that many metres centred on the person (relative depth: body relief
             visible, camera distance removed).
         workers: DataLoader worker processes (0 = load in the main process).
+        paired_only: Keep only captures that hold every modality the method reads (paired methods such
+            as distillation on pipeline crops, which have no colour in the dark); otherwise such a capture
+            is an error for paired methods.
         augment: Random flip and pad-and-crop during training.
         color_augment: Probability of permuting a training colour image's channels or turning
             it grey (0 = off, as in the paper). Stops an RGB network from memorising clothing
@@ -68,6 +71,7 @@ class DataConfig(ConfigModel):
     workers: int = Field(2, ge=0)
     augment: bool = True
     color_augment: float = Field(0.0, ge=0.0, le=1.0)
+    paired_only: bool = False
 
 
 class ModelConfig(ConfigModel):

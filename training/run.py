@@ -14,7 +14,7 @@ import gc
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -25,6 +25,7 @@ from reidstream.training.config import VI_METHODS, TrainConfig
 from reidstream.training.data import LAYOUTS
 from reidstream.training.data.samplers import PairedBatchSampler, PKBatchSampler
 from reidstream.training.data.vi_samplers import CrossModalPKSampler, TupleBatchSampler, item_modalities, unpair
+from reidstream.training.data.samples import Record
 from reidstream.training.data.splits import resolve_split
 from reidstream.training.data.torch_data import ReIDDataset, collate_cross_modal
 from reidstream.training.data.transforms import Preprocess
@@ -40,6 +41,11 @@ def read_splits(cfg: TrainConfig) -> dict[str, tuple]:
     d = cfg.data
     index = LAYOUTS[d.layout].read(d.root, trial=d.trial) if d.layout == "regdb" else LAYOUTS[d.layout].read(d.root)
     return resolve_split(index, split=d.split, fold=d.fold, val_identities=d.val_identities, seed=cfg.seed)
+
+
+def paired(records: Sequence[Record], modalities: Sequence[str]) -> list[Record]:
+    """The records holding every one of ``modalities`` (``data.paired_only``)."""
+    return [r for r in records if set(modalities) <= {m.value for m in r.modalities}]
 
 
 def _teacher(path: str) -> tuple[ReIDNet, str, Preprocess]:
@@ -230,6 +236,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
     vi = method.sampler in ("cross_modal", "tuple")
     if vi:
         train_records = unpair(train_records, mods)
+    elif cfg.data.paired_only:
+        splits = {k: paired(v, mods) for k, v in splits.items()}
+        train_records = splits["train"]
     train_set = ReIDDataset(train_records, mods, prep, augment=cfg.data.augment, seed=cfg.seed,
                             color_p=cfg.data.color_augment if cfg.data.augment else 0.0, require_all=not vi)
     m = cfg.method

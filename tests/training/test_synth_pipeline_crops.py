@@ -113,3 +113,14 @@ def test_world_identity_pool(small_cfg):
         SimWorld.from_config(two, identities=[7, 7])  # fewer than crowd.people
     with pytest.raises(ValueError, match="identities"):
         SimWorld.from_config(two, identities=[7, 500])  # the population has 500 people
+
+
+def test_paired_only_keeps_the_lit_colour_and_depth_captures(written):
+    from reidstream.training.run import paired
+
+    root, _ = written
+    records = folder.read(root).records("train")
+    kept = paired(records, ("rgb", "depth"))
+    assert kept and len(kept) < len(records)
+    assert all(r.camid == 0 for r in kept)  # colour exists only lit
+    assert paired(records, ("depth",)) == list(records)

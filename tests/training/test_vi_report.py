@@ -31,3 +31,21 @@ def test_report_has_imagenet_rows_beside_the_from_scratch_ones(tmp_path):
     assert rows[1:4] == ["| LUPI", "| LUPI (ImageNet init)", "| untrained ImageNet features (EfficientNet-Lite0, no "
                                                             "fine-tuning)"]
     assert "| LUPI (ImageNet init) | 31.0 ± 1.0 | 31.0 ± 1.0 |" in text
+
+
+def test_rgb_rgb_column_scores_other_cameras_only(tmp_path):
+    import numpy as np
+
+    from reidstream.training.evaluation.protocols import FeatureSet
+    from reidstream.training.vi_report import RGB_RGB, rgb_rgb
+
+    pids = np.repeat(np.arange(4), 2)
+    cams = np.tile([0, 1], 4)
+    # same-camera duplicates would be perfect matches; across cameras the person is found only by its own vector
+    emb = np.eye(4)[pids] + 0.01 * cams[:, None]
+    r = rgb_rgb({"rgb": FeatureSet(emb.astype(np.float32), pids, cams, np.arange(8), "rgb")})
+    assert r["mAP"]["mean"] == 100.0 and r["rank-1"]["mean"] == 100.0
+    results = {"lupi": [{**_res([9], [10])[0], RGB_RGB: {"mAP": {"mean": 40.0}}}]}
+    text = write_report(results, {"Q:ir G:rgb": 5.0, "Q:rgb G:ir": 6.0, RGB_RGB: 3.0}, out=tmp_path / "r.md",
+                        setup="setup")
+    assert "RGB → RGB (other cameras) mAP |" in text and "| 40.0 ± 0.0 |" in text and "| 3.0 |" in text
