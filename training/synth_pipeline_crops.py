@@ -107,22 +107,13 @@ def _sequence(cfg: SimConfig, job: dict, cam: int, root: Path, tick) -> tuple[li
                     if "thermal" in img:
                         img["thermal"] = thermal_to_uint8(img["thermal"])
                     cap = CropCapture(a.identity, cam, seq, frame.index, **img)
-                    stem = folder.stem_of(cap)
-                    for m in cap.modalities:
-                        path = root / job["split"] / str(a.identity) / m.value / f"{stem}{folder.WRITE_EXT[m]}"
-                        if m is Modality.RGB:
-                            _io.write_rgb(path, cap.rgb)
-                        elif m is Modality.DEPTH:
-                            _io.write_depth(path, cap.depth)
-                        else:
-                            _io.write_gray(path, cap.image(m))
-                        files[a.identity].append(path)
+                    files[a.identity] += folder.write_capture(root / job["split"] / str(a.identity), cap)
                     x1, y1, x2, y2 = (float(v) for v in boxes[r])
                     sides = "".join(s for s, cut in zip("ltrb", (x1 <= 1, y1 <= 1, x2 >= k.width - 1,
                                                                  y2 >= k.height - 1)) if cut)
                     records.append({
                         "split": job["split"], "identity": a.identity, "camera": cam, "light": LIGHTS[cam],
-                        "level": level, "sequence": seq, "frame": frame.index, "stem": stem,
+                        "level": level, "sequence": seq, "frame": frame.index, "stem": folder.stem_of(cap),
                         "box": [round(v, 1) for v in (x1, y1, x2, y2)], "score": round(float(scores[r]), 3),
                         "gt_box": [round(v, 1) for v in a.box], "iou": round(float(iou[r, c]), 3),
                         "distance": round(a.distance, 3), "visible": round(a.visible, 3), "border": bool(sides),

@@ -95,15 +95,23 @@ def write(root: str | Path, captures: Iterable[CropCapture], *, train_ids: Itera
         targets[key] = c
     root = _io.prepare_root(root, overwrite)
     for key, c in targets.items():
-        for m in c.modalities:
-            path = root / key.parent / m.value / f"{key.name}{WRITE_EXT[m]}"
-            if m is Modality.RGB:
-                _io.write_rgb(path, c.rgb)
-            elif m is Modality.DEPTH:
-                _io.write_depth(path, c.depth)
-            else:
-                _io.write_gray(path, c.image(m))
+        write_capture(root / key.parent, c)
     return read(root)
+
+
+def write_capture(person_dir: Path, capture: CropCapture) -> list[Path]:
+    """Writes every modality of ``capture`` as ``person_dir/<modality>/<stem>.<ext>``; returns the paths."""
+    stem, paths = stem_of(capture), []
+    for m in capture.modalities:
+        path = person_dir / m.value / f"{stem}{WRITE_EXT[m]}"
+        if m is Modality.RGB:
+            _io.write_rgb(path, capture.rgb)
+        elif m is Modality.DEPTH:
+            _io.write_depth(path, capture.depth)
+        else:
+            _io.write_gray(path, capture.image(m))
+        paths.append(path)
+    return paths
 
 
 def read(root: str | Path, modalities: Sequence[Modality | str] | None = None) -> DatasetIndex:

@@ -27,6 +27,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
+from .resnet import check_backbone_args
+
 STAGES: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
 MOBILE_ARCHS: tuple[str, ...] = ("mobilenetv2", "efficientnet_lite0")
 
@@ -81,15 +83,7 @@ class MobileBackbone(nn.Module):
         super().__init__()
         if arch not in MOBILE_ARCHS:
             raise ValueError(f"arch: expected one of {MOBILE_ARCHS}, got {arch!r}")
-        for name, value in (("width", width), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if last_stride not in (1, 2):
-            raise ValueError(f"last_stride: expected 1 or 2, got {last_stride!r}")
-        stages = tuple(STAGES if stages is None else stages)
-        first = STAGES.index(stages[0]) if stages and stages[0] in STAGES else -1
-        if not stages or first < 0 or stages != STAGES[first:first + len(stages)]:
-            raise ValueError(f"stages: expected a non-empty contiguous run of {STAGES}, got {stages!r}")
+        stages = check_backbone_args(width, in_channels, last_stride, stages)
         self.arch, self.width, self.in_channels, self.last_stride, self.stages = \
             arch, width, in_channels, last_stride, stages
         src = _source_model(arch, width)

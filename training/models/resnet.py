@@ -84,6 +84,22 @@ ARCHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int,
 }
 
 
+def check_backbone_args(width: int, in_channels: int, last_stride: int, stages: Sequence[str] | None
+                        ) -> tuple[str, ...]:
+    """Validates the arguments every backbone shares; returns the stages to build (default: all)."""
+    for name, value in (("width", width), ("in_channels", in_channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if last_stride not in (1, 2):
+        raise ValueError(f"last_stride: expected 1 or 2, got {last_stride!r}")
+    all_stages = ResNet.STAGES
+    stages = tuple(all_stages if stages is None else stages)
+    first = all_stages.index(stages[0]) if stages and stages[0] in all_stages else -1
+    if not stages or first < 0 or stages != all_stages[first:first + len(stages)]:
+        raise ValueError(f"stages: expected a non-empty contiguous run of {all_stages}, got {stages!r}")
+    return stages
+
+
 class ResNet(nn.Module):
     """ResNet feature extractor without ``avgpool``/``fc``; ``forward`` returns the ``layer4`` map.
 
@@ -110,15 +126,7 @@ class ResNet(nn.Module):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch: expected one of {sorted(ARCHS)}, got {arch!r}")
-        for name, value in (("width", width), ("in_channels", in_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if last_stride not in (1, 2):
-            raise ValueError(f"last_stride: expected 1 or 2, got {last_stride!r}")
-        stages = tuple(self.STAGES if stages is None else stages)
-        first = self.STAGES.index(stages[0]) if stages and stages[0] in self.STAGES else -1
-        if not stages or first < 0 or stages != self.STAGES[first:first + len(stages)]:
-            raise ValueError(f"stages: expected a non-empty contiguous run of {self.STAGES}, got {stages!r}")
+        stages = check_backbone_args(width, in_channels, last_stride, stages)
 
         block, layers = ARCHS[arch]
         self.arch = arch

@@ -62,6 +62,17 @@ def _stage_of(key: str) -> str | None:
     return head if head in ResNet.STAGES else None
 
 
+def _fitted(value: Tensor, target: Tensor, first_conv: bool, what: str, where: str) -> tuple[Tensor, bool]:
+    """``value`` cast to ``target``'s dtype; an RGB first-layer kernel is averaged over its input channels and
+    repeated when the target takes another number of channels. Raises ValueError on any other shape mismatch."""
+    adapt = first_conv and value.ndim == 4 and value.shape[1] == 3 and target.shape[1] != 3
+    if adapt:
+        value = value.mean(dim=1, keepdim=True).repeat(1, target.shape[1], 1, 1)
+    if value.shape != target.shape:
+        raise ValueError(f"{what} has shape {tuple(value.shape)} but {tuple(target.shape)} in {where}")
+    return value.to(dtype=target.dtype), adapt
+
+
 def load_pretrained(backbone: nn.Module, source: str | Path) -> dict:
     """Loads ImageNet (or any torchvision-layout) weights into ``backbone`` in place.
 
@@ -128,14 +139,10 @@ def load_pretrained(backbone: nn.Module, source: str | Path) -> dict:
             else:
                 unexpected.append(key)
             continue
-        expected = target[key].shape
-        if key == "conv1.weight" and value.ndim == 4 and value.shape[1] == 3 and expected[1] != 3:
-            value = value.mean(dim=1, keepdim=True).repeat(1, expected[1], 1, 1)
-            adapted.append(key)
-        if value.shape != expected:
-            raise ValueError(f"source: tensor {key!r} has shape {tuple(value.shape)} in the checkpoint "
-                             f"but {tuple(expected)} in the backbone")
-        new_state[key] = value.to(dtype=target[key].dtype)
+        value, was_adapted = _fitted(value, target[key], key == "conv1.weight",
+                                     f"source: tensor {key!r} in the checkpoint", "the backbone")
+        adapted += [key] if was_adapted else []
+        new_state[key] = value
         loaded += 1
     missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
     if unexpected or missing:
@@ -170,14 +177,10 @@ def load_mobile(backbone: nn.Module, source: str) -> dict:
             ignored.append(key)
             continue
         mine = f"{mapping[module]}.{leaf}"
-        expected = target[mine].shape
-        if value.ndim == 4 and value.shape[1] == 3 and expected[1] != 3 and mine.startswith("stem.0."):
-            value = value.mean(dim=1, keepdim=True).repeat(1, expected[1], 1, 1)
-            adapted.append(mine)
-        if value.shape != expected:
-            raise ValueError(f"pretrained {source!r}: tensor {key!r} has shape {tuple(value.shape)} but "
-                             f"{mine!r} in the {backbone.arch} backbone has {tuple(expected)}")
-        new_state[mine] = value.to(dtype=target[mine].dtype)
+        value, was_adapted = _fitted(value, target[mine], mine.startswith("stem.0."),
+                                     f"pretrained {source!r}: tensor {key!r}", f"{mine!r} in the {backbone.arch} backbone")
+        adapted += [mine] if was_adapted else []
+        new_state[mine] = value
         loaded += 1
     reached = {f"{mapping[k.rpartition('.')[0]]}.{k.rpartition('.')[2]}" for k in state
                if k.rpartition(".")[0] in mapping}
