@@ -79,7 +79,8 @@ class ModelConfig(ConfigModel):
 
     Attributes:
         arch: ``resnet50`` (the paper), ``resnet18`` / ``resnet34`` for CPU-bound use, or the mobile
-            backbones ``mobilenetv2`` / ``efficientnet_lite0`` (~1 ms per 128x64 crop on one CPU thread).
+            backbones ``mobilenetv2`` / ``efficientnet_lite0`` (~1 ms per 128x64 crop on one CPU thread at
+            ``last_stride`` 2; about 1.7x that at 1).
         width: Base channel count; 64 is the standard network, smaller values make tiny test models
             (not for ``efficientnet_lite0``).
         embedding_dim: Size of the embedding layer (paper: 128, 256 or 512).
