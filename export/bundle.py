@@ -57,13 +57,15 @@ def _init_of(config: Mapping[str, Any]) -> dict[str, Any] | None:
         return {"source": model["pretrained"], "arch": model.get("arch"), "note": str(exc)}
 
 
-def _model_id(method: str, taken: set[str]) -> str:
-    base, n = method, 1
-    while method in taken:
+def _model_id(method: str, space: str, taken: set[str]) -> str:
+    """The method's name; with a second model of that method, the method and its space (``supervised-rgb``)."""
+    model_id = method if method not in taken else f"{method}-{space}"
+    base, n = model_id, 1
+    while model_id in taken:
         n += 1
-        method = f"{base}-{n}"
-    taken.add(method)
-    return method
+        model_id = f"{base}-{n}"
+    taken.add(model_id)
+    return model_id
 
 
 def _entry_fields(model_id: str, space: str, emb: LoadedEmbedder, dim: int, batch: BatchRange) -> dict[str, Any]:
@@ -100,6 +102,7 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
                   simplify: bool = False, calibration: Mapping[str, Sequence[np.ndarray]] | None = None,
                   detector: str | Path | None = None, detector_runtimes: Sequence[str] = ("onnx",),
                   detector_modalities: Sequence[str] = ("rgb",), detector_imgsz: int = 640,
+                  detector_classes: Sequence[int | str] | None = None,
                   eval_metrics: Mapping[str, Mapping[str, Any]] | None = None, force: bool = False,
                   progress: Callable[[str], None] | None = print) -> Bundle:
     """Exports the embedders of training checkpoints (and optionally a YOLO detector) as one bundle.
@@ -119,6 +122,8 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
         detector_runtimes: Runtimes of the detector (``onnx``, ``tensorrt``, ``torch``).
         detector_modalities: Modalities the detector sees.
         detector_imgsz: Detector input size.
+        detector_classes: Class ids or names the detector keeps as people (None: its ``person`` class; a
+            model without one needs them), recorded in the manifest as ``detect_classes``.
         eval_metrics: Checkpoint path (as given) -> evaluation metrics (e.g. ``reid-eval``'s metrics.json).
         force: Replace an existing bundle at ``out`` (only once the new one is complete).
         progress: Called with one-line status messages (None: quiet).
@@ -157,7 +162,7 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
                               f"separately trained models are not comparable, train them with distinct 'space' ids")
         spaces[space] = ckpt_path
         embedders = load_embedders(ckpt_path)
-        model_id = _model_id(method, taken)
+        model_id = _model_id(method, space, taken)
         metrics = {"validation": ckpt.get("metrics") or {}, "best": ckpt.get("best") or {}}
         if eval_metrics and str(ckpt_path) in eval_metrics:
             metrics["evaluation"] = dict(eval_metrics[str(ckpt_path)])
@@ -212,7 +217,7 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
             for rt in detector_runtimes:
                 path, fields = export_detector(detector, tmp, runtime=rt, imgsz=detector_imgsz,
                                                half=precision == "fp16", modalities=detector_modalities,
-                                               progress=say)
+                                               classes=detector_classes, progress=say)
                 files.append(dict(fields, path=path.name, sha256=sha256_of(path), bytes=path.stat().st_size))
         manifest = {"format": "reid-stream-bundle-v1",
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

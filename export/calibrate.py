@@ -61,16 +61,16 @@ def sim_recordings(seeds: Sequence[int], frames: int, population_seed: int, work
 
 def front_end(bundle: Bundle, overrides: Sequence[str] = ()):
     """The live pipeline's stages up to the gallery (detector, body meter, tracker, embedders), as configured."""
-    from reidstream.pipeline.app import build_body, build_detector, build_tracker
+    from reidstream.pipeline.app import build_detector, build_tracker, pipeline_options
     from reidstream.pipeline.config import load_config
     from reidstream.pipeline.embed.stage import EmbedStage
     from reidstream.pipeline.runner import Pipeline
     from reidstream.pipeline.stream_config import StreamConfig
 
     cfg = load_config(StreamConfig, None, list(overrides))
-    embed = EmbedStage.from_bundle(bundle, device=cfg.device)
+    embed = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)
     return cfg, lambda fps: Pipeline(build_detector(cfg, bundle), build_tracker(cfg, fps), embed, None,
-                                     min_box_height=cfg.detector.min_box_height, body=build_body(cfg))
+                                     **pipeline_options(cfg))
 
 
 def calibrate_bundle(bundle_dir: str | Path, recordings: Sequence[Path] = (), *, sim_seeds: Sequence[int] = (101, 102, 103),

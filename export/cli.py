@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--detector-runtimes", default="onnx", help="comma list of onnx, tensorrt, torch")
     b.add_argument("--detector-modalities", default="rgb", help="modalities the detector sees (rgb, ir, thermal)")
     b.add_argument("--detector-imgsz", type=int, default=640)
+    b.add_argument("--detector-classes", default=None,
+                   help="comma list of class ids or names kept as people (default: the model's 'person' class; "
+                        "e.g. Normal,Fall); the same rule as detector.classes of reid-stream")
     b.add_argument("--eval-metrics", nargs="*", default=[], metavar="CKPT=JSON",
                    help="attach evaluation metrics (reid-eval's metrics.json) to a checkpoint's model")
     b.add_argument("--force", action="store_true", help="replace an existing bundle (after the new one is complete)")
@@ -162,6 +165,7 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
                            opset=a.opset, simplify=a.simplify, calibration=calibration, detector=a.detector,
                            detector_runtimes=_split(a.detector_runtimes),
                            detector_modalities=_split(a.detector_modalities), detector_imgsz=a.detector_imgsz,
+                           detector_classes=_split(a.detector_classes) if a.detector_classes else None,
                            eval_metrics=metrics, force=a.force, progress=_say)
     print(_describe(bundle))
     if a.calibrate:
@@ -270,7 +274,8 @@ def _describe(bundle) -> str:
                          f"-> {f.output.dim}-d {f.output.distance}")
         else:
             lines.append(f"    {f.path:<28} {f.runtime:<8} {f.precision:<4} detector for {','.join(f.modalities)} "
-                         f"at {f.imgsz[0]}x{f.imgsz[1]}")
+                         f"at {f.imgsz[0]}x{f.imgsz[1]}, classes "
+                         f"{', '.join(f.classes.get(str(k), str(k)) for k in (f.detect_classes or [f.person_class]))}")
     return "\n".join(lines)
 
 

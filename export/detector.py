@@ -19,7 +19,8 @@ DETECTOR_FORMATS = {"onnx": ("onnx", ".onnx"), "tensorrt": ("engine", ".engine")
 
 def export_detector(weights: str | Path, out_dir: str | Path, *, runtime: str = "onnx", imgsz: int = 640,
                     half: bool = False, modalities: Sequence[str] = ("rgb",), stem: str = "detector",
-                    device: str = "cpu", progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+                    device: str = "cpu", classes: Sequence[int | str] | None = None,
+                    progress: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
     """Exports a YOLO detector for one runtime into ``out_dir``.
 
     Args:
@@ -32,6 +33,9 @@ def export_detector(weights: str | Path, out_dir: str | Path, *, runtime: str = 
         modalities: Modalities the detector was trained to see (``rgb``, ``ir``, ``thermal``).
         stem: File name stem inside ``out_dir``.
         device: ``cpu`` or a CUDA index (``"0"``); TensorRT export always runs on a GPU.
+        classes: Class ids or names the detector keeps as people (``--detector-classes``); None: its ``person``
+            class. The same rule as ``detector.classes`` at run time
+            (:func:`reidstream.pipeline.detect.yolo.select_classes`); recorded as ``detect_classes``.
         progress: Called with one-line status messages.
 
     Returns:
@@ -41,7 +45,8 @@ def export_detector(weights: str | Path, out_dir: str | Path, *, runtime: str = 
     Raises:
         FileNotFoundError: no such weights file.
         RuntimeError: ultralytics is not installed, or its export failed.
-        ValueError: unknown runtime, or a model without a ``person`` class.
+        ValueError: unknown runtime, a model without a ``person`` class and no ``classes``, or ``classes``
+            the model does not have (listing its classes).
     """
     weights, out_dir = Path(weights), Path(out_dir)
     if runtime not in DETECTOR_FORMATS:
@@ -62,12 +67,15 @@ def export_detector(weights: str | Path, out_dir: str | Path, *, runtime: str = 
             model = YOLO(str(src), task="detect")
         except Exception as e:  # noqa: BLE001 - ultralytics raises many types
             raise ValueError(f"{weights}: not an ultralytics YOLO detector ({type(e).__name__}: {e})") from None
-        names = {str(k): str(v) for k, v in dict(model.names).items()}
-        person = [int(k) for k, v in names.items() if v == "person"]
-        if not person:
-            raise ValueError(f"{weights}: the detector has no 'person' class (classes: {list(names.values())[:10]})")
+        from reidstream.pipeline.detect.yolo import class_names, select_classes
+
+        ids = class_names(model.names)
+        chosen = select_classes(ids, classes, str(weights), key="--detector-classes")
+        names = {str(k): v for k, v in ids.items()}
+        person = [k for k, v in sorted(ids.items()) if v == "person"] or chosen
         if progress:
             progress(f"detector: exporting {weights.name} to {runtime} at {imgsz}x{imgsz}")
+        out_dir.mkdir(parents=True, exist_ok=True)
         if fmt is None:
             shutil.copy2(weights, dest)
         else:
@@ -81,9 +89,8 @@ def export_detector(weights: str | Path, out_dir: str | Path, *, runtime: str = 
             except Exception as e:  # noqa: BLE001 - ultralytics raises many types
                 raise RuntimeError(f"{weights}: ultralytics export to {fmt} failed ({type(e).__name__}: {e})") \
                     from None
-            out_dir.mkdir(parents=True, exist_ok=True)
             shutil.move(str(produced), dest)
     fields = {"role": "detector", "runtime": runtime, "precision": "fp16" if half and runtime == "tensorrt" else "fp32",
               "modalities": list(modalities), "imgsz": [imgsz, imgsz], "classes": names, "person_class": person[0],
-              "source": weights.name}
+              "detect_classes": chosen, "source": weights.name}
     return dest, fields

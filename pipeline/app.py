@@ -13,9 +13,14 @@ from reidstream.pipeline.gallery import Gallery, load_gallery
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.runner import Pipeline, run
 from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.types import Modality
 
 DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default"
 """The small bundle shipped with the package (trained on synthetic data only; see its manifest)."""
+SIM_RECORDING_SOURCES = ("reid-synth", "reid-record --camera sim", "SimSource")
+"""How ``recording.json``'s ``source`` begins in a recording of the simulated camera."""
+MAX_SKIPPED_LISTED = 100
+"""Skipped frames listed one by one in the summary (all are counted)."""
 
 
 def bundle_of(cfg: StreamConfig) -> Bundle:
@@ -27,7 +32,13 @@ def bundle_of(cfg: StreamConfig) -> Bundle:
 
 
 def build_detector(cfg: StreamConfig, bundle: Bundle):
-    """The detector the config asks for: YOLO (from ``detector.yolo`` or the bundle), depth, or both (auto)."""
+    """The detector the config asks for: YOLO (from ``detector.yolo`` or the bundle, keeping ``detector.classes``),
+    depth, or both (auto).
+
+    Raises:
+        ValueError: the YOLO model has no ``person`` class and ``detector.classes`` is not set, or
+            ``detector.classes`` names a class it lacks (listing the model's classes).
+    """
     from reidstream.pipeline.detect.depth_people import DepthPeopleDetector
     from reidstream.pipeline.detect.switch import AutoDetector
 
@@ -37,10 +48,10 @@ def build_detector(cfg: StreamConfig, bundle: Bundle):
         from reidstream.pipeline.detect.yolo import YoloDetector
 
         if d.yolo:
-            yolo = YoloDetector(d.yolo, conf=d.conf, device=cfg.device)
+            yolo = YoloDetector(d.yolo, conf=d.conf, device=cfg.device, classes=d.classes)
         elif bundle.detectors():
             yolo = YoloDetector.from_bundle(bundle, _preferred_detector(bundle, cfg.device), conf=d.conf,
-                                            device=cfg.device)
+                                            device=cfg.device, classes=d.classes)
         elif d.kind == "yolo":
             raise BundleError(f"{bundle.root}: detector.kind is 'yolo' but the bundle has no detector; pass "
                               f"detector.yolo=PATH (a YOLO .pt / .onnx / .engine) or use detector.kind=depth")
@@ -50,6 +61,90 @@ def build_detector(cfg: StreamConfig, bundle: Bundle):
     if d.kind == "depth" or yolo is None:
         return AutoDetector(None, depth, dark_threshold=d.dark_luma)
     return AutoDetector(yolo, depth, dark_threshold=d.dark_luma)
+
+
+def is_default_bundle(bundle: Bundle) -> bool:
+    """Whether ``bundle`` is the embedded default bundle (:data:`DEFAULT_BUNDLE`)."""
+    try:
+        return Path(bundle.root).resolve() == DEFAULT_BUNDLE.resolve()
+    except OSError:
+        return False
+
+
+def detector_modalities(detector) -> set[Modality]:
+    """The streams ``detector`` finds people in; for an :class:`~reidstream.pipeline.detect.switch.AutoDetector`,
+    those of the detectors it holds (its colour detector runs on colour frames only)."""
+    parts = getattr(detector, "detectors", None)
+    if not isinstance(parts, dict):
+        return {Modality(getattr(detector, "modality", Modality.RGB))}
+    roles = {"colour": lambda d: Modality.RGB, "depth": lambda d: Modality.DEPTH,
+             "ir": lambda d: Modality(getattr(d, "modality", Modality.IR))}
+    return {roles[role](d) for role, d in parts.items() if d is not None and role in roles}
+
+
+def check_detector(cfg: StreamConfig, bundle: Bundle, detector, modalities) -> None:
+    """Refuses a run whose detector can find people in none of the source's streams: it would detect nothing.
+
+    Args:
+        cfg: The run's config (names the source in the message).
+        bundle: The run's bundle.
+        detector: The run's detector (:func:`build_detector`).
+        modalities: The streams the source delivers; None (not known before the first frame): no check.
+
+    Raises:
+        BundleError: naming the source, its streams, the detector's and what to pass instead (a YOLO
+            ``detector.yolo``, a bundle with a detector, or a source with depth).
+    """
+    from reidstream.pipeline.stream_sources import source_name
+
+    if modalities is None:
+        return
+    can = detector_modalities(detector)
+    if can & set(modalities):
+        return
+    which = f"the embedded default bundle ({bundle.root})" if is_default_bundle(bundle) else f"bundle {bundle.root}"
+    why = ("detector.kind is 'depth'" if cfg.detector.kind == "depth" else
+           f"{which} has no YOLO detector: it detects people in depth" if not bundle.detectors() else
+           f"the detectors of {which} work on {', '.join(sorted(m.value for m in can))}")
+    hints = []
+    if Modality.RGB in modalities:
+        hints += ["pass detector.yolo=yolo11n.pt (a YOLO .pt / .onnx / .engine file; "
+                  "pip install 'reid-stream[detect]')", "--bundle DIR with a detector (reid-export bundle --detector)"]
+    hints.append("use a source with depth (--camera realsense or kinect, or a recording with depth)")
+    advice = ", or ".join(hints)
+    raise BundleError(f"source {source_name(cfg)} delivers {', '.join(m.value for m in modalities)} frames only, "
+                      f"but the person detector of this run works on {', '.join(sorted(m.value for m in can))} "
+                      f"only ({why}), so it would detect nobody. {advice[:1].upper()}{advice[1:]}")
+
+
+def is_simulated_source(cfg: StreamConfig) -> bool:
+    """Whether the configured source is the simulated camera, or a recording made from it."""
+    from reidstream.pipeline.recording import read_meta
+    from reidstream.pipeline.sources.base import SourceError
+
+    s = cfg.source
+    if s.camera == "sim":
+        return True
+    if s.camera != "recording" or not s.uri:
+        return False
+    try:
+        return read_meta(s.uri).source.startswith(SIM_RECORDING_SOURCES)
+    except SourceError:
+        return False
+
+
+def synthetic_bundle_warning(cfg: StreamConfig, bundle: Bundle) -> str | None:
+    """The warning a run prints at start when it uses the embedded default bundle on other people than the
+    simulator's (a camera, a video, a recording not made from the simulator); None otherwise.
+
+    The embedded models were trained on the simulator's people only (see its manifest), so on real
+    people their identities are not to be trusted.
+    """
+    if not is_default_bundle(bundle) or is_simulated_source(cfg):
+        return None
+    return (f"the embedded default bundle ({bundle.root}) was trained on synthetic people from the simulator only; "
+            f"on a real camera its identities are unreliable. Train a bundle on real data and export it "
+            f"(docs/training.md, reid-export bundle), then pass it with --bundle DIR")
 
 
 def _preferred_detector(bundle: Bundle, device: str):
@@ -80,6 +175,13 @@ def build_body(cfg: StreamConfig):
     return BodyMeter.from_config(cfg.body)
 
 
+def pipeline_options(cfg: StreamConfig) -> dict:
+    """The :class:`~reidstream.pipeline.runner.Pipeline` settings of ``cfg`` besides its stages (the same
+    for a live run, the bench and the calibration, so that the calibration sees what a run sees)."""
+    return {"min_box_height": cfg.detector.min_box_height, "body": build_body(cfg), "embed_every": cfg.embed.every,
+            "track_appearance": cfg.tracker.appearance == "colour"}
+
+
 def calibration_of(bundle: Bundle) -> Calibration:
     """The bundle's evidence calibration; without one, a warning and an empty calibration (every track is new)."""
     cal = bundle.calibration()
@@ -91,15 +193,35 @@ def calibration_of(bundle: Bundle) -> Calibration:
 
 
 def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle: Bundle) -> Gallery:
-    """A fresh gallery, or the one saved in the output directory (restart after a crash), plus enrolments."""
+    """A fresh gallery, or with ``output.existing: resume`` (``--resume``) the one saved in the output
+    directory (a restart keeps the identities), plus enrolments.
+
+    A reloaded gallery takes this run's ``gallery`` settings and the bundle's calibration (the log names
+    the settings that differ from the saved ones). The gallery records the bundle that fills it
+    (:func:`~reidstream.pipeline.gallery.persist.bundle_identity`); a file saved without that record (an
+    older version) is reloaded with a warning.
+
+    Raises:
+        ValueError: the saved gallery was made with another bundle (naming both, and ``--overwrite``).
+    """
+    from reidstream.pipeline.gallery.persist import bundle_identity
+
     path = out / "gallery.npz" if out is not None and cfg.output.gallery else None
     calibration = calibration_of(bundle)
-    if path is not None and path.is_file():
-        gallery = load_gallery(path, calibration)
-        gallery.config = cfg.gallery
-        print(f"reid-stream: gallery reloaded from {path} ({len(gallery)} identities)", file=sys.stderr)
+    identity = bundle_identity(bundle)
+    if path is not None and cfg.output.existing == "resume" and path.is_file():
+        gallery = load_gallery(path, calibration, bundle=identity)
+        if gallery.bundle is None:
+            print(f"reid-stream: warning: {path} does not record the bundle that made it (saved by an older "
+                  f"version); reloading it for bundle {bundle.root} unchecked", file=sys.stderr)
+        saved, gallery.config, gallery.bundle = gallery.config.to_dict(), cfg.gallery, identity
+        changed = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in cfg.gallery.to_dict().items() if saved.get(k) != v]
+        print(f"reid-stream: gallery reloaded from {path} ({len(gallery)} identities)"
+              + (f"; this run's settings replace the saved ones: gallery.{', gallery.'.join(changed)}" if changed
+                 else ""), file=sys.stderr)
     else:
         gallery = Gallery.from_config(cfg.gallery, calibration)
+        gallery.bundle = identity
     for name, files in cfg.enrol.items():
         if name in gallery:
             continue
@@ -110,23 +232,62 @@ def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle
 
 
 def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) -> dict:
-    """Runs ``reid-stream`` with ``cfg``; returns the summary."""
+    """Runs ``reid-stream`` with ``cfg``; returns the summary.
+
+    Nothing is written before the run can start: the output directory is checked
+    (:func:`~reidstream.pipeline.run_outputs.check_output_dir`), the bundle loaded, the source opened and
+    the detector checked against the source's streams (:func:`check_detector`). Then, with
+    ``output.existing: overwrite``, the outputs of the earlier run are deleted. A frame of a recording
+    whose image file is missing or corrupt is skipped and reported on stderr.
+
+    Returns:
+        The :class:`~reidstream.pipeline.sinks.summary.SummarySink` summary plus ``frames_processed``,
+        ``frames_skipped`` (frames of the source skipped as missing or corrupt) and ``skipped`` (the first
+        :data:`MAX_SKIPPED_LISTED` of them: ``frame``, ``modality``, ``file``, ``reason``).
+
+    Raises:
+        FileExistsError: the output directory is or holds a recording, or holds a run's outputs and
+            ``output.existing`` is ``refuse``.
+        BundleError: the bundle is bad, or no detector of the run fits the source's streams.
+    """
+    from reidstream.pipeline.run_outputs import check_output_dir, clear_outputs
     from reidstream.pipeline.sinks.summary import SummarySink, format_summary
-    from reidstream.pipeline.stream_sources import open_stream_source
+    from reidstream.pipeline.stream_sources import open_stream_source, source_modalities
     from reidstream.pipeline.stream_sinks import build_sinks
 
-    bundle = bundle_of(cfg)
-    embed = EmbedStage.from_bundle(bundle, device=cfg.device)
     out = Path(cfg.output.dir) if cfg.output.dir else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    gallery = build_gallery(cfg, out, embed, bundle)
-    source, fps = open_stream_source(cfg)
-    summary = SummarySink()
-    sinks, stop = build_sinks(cfg, out, fps, extra=[summary])
-    pipeline = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, fps), embed, gallery,
-                        min_box_height=cfg.detector.min_box_height, body=build_body(cfg))
+    existing = cfg.output.existing
+    replay = cfg.source.uri if cfg.source.camera == "recording" else None
+    found = check_output_dir(out, existing, replay=replay) if out is not None else []
+    bundle = bundle_of(cfg)
+    embed = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)
+    skipped: list = []
+
+    def on_skip(frame) -> None:
+        skipped.append(frame)
+        print(f"reid-stream: warning: {frame.message(Path(cfg.source.uri or ''))}", file=sys.stderr, flush=True)
+
+    source, fps = open_stream_source(cfg, on_skip=on_skip)
+    try:
+        detector = build_detector(cfg, bundle)
+        check_detector(cfg, bundle, detector, source_modalities(cfg, source))
+        warning = synthetic_bundle_warning(cfg, bundle)
+        if warning is not None:
+            print(f"reid-stream: warning: {warning}", file=sys.stderr, flush=True)
+        if out is not None:
+            if existing == "overwrite" and found:
+                clear_outputs(out, found)
+                print(f"reid-stream: --overwrite: deleted the earlier run's {', '.join(found)} in {out}",
+                      file=sys.stderr, flush=True)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        gallery = build_gallery(cfg, out, embed, bundle)
+        summary = SummarySink()
+        sinks, stop = build_sinks(cfg, out, fps, extra=[summary])
+        pipeline = Pipeline(detector, build_tracker(cfg, fps), embed, gallery, **pipeline_options(cfg))
+    except BaseException:
+        source.close()
+        raise
 
     def report(result) -> None:
         if progress is not None and result.index % 25 == 0:
@@ -138,6 +299,9 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
     result = summary.summary()
     result["frames_processed"] = n
+    result["frames_skipped"] = len(skipped)
+    result["skipped"] = [{"frame": f.index, "modality": f.modality.value, "file": f.file, "reason": f.reason}
+                         for f in skipped[:MAX_SKIPPED_LISTED]]
     print(format_summary(result))
     if out is not None:
         (out / "summary.json").write_text(json.dumps(result, indent=2, default=float) + "\n")

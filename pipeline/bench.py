@@ -3,8 +3,11 @@
 Frames are rendered by the simulated camera first (640 x 480 RGB-D + IR, 4
 people by default) and held in memory, so the figures are those of the
 pipeline itself (detection, tracking, crops, embedding, gallery), not of the
-renderer. The baseline, timed in the same run on the same frames, embeds each
-crop on its own instead of batching the crops of a frame per network. Gallery
+renderer. The pipeline embeds each track on one frame in ``embed.every`` and
+runs a frame's networks side by side (``embed.workers``). Baselines, timed in
+the same run on the same frames: every track embedded on every frame, with the
+networks side by side, one network after another (batched over the frame's
+crops), and one crop at a time. Gallery
 match time follows for 1k / 10k / 100k entries against a per-identity Python
 loop (:mod:`reidstream.pipeline.gallery.bench`).
 """
@@ -51,15 +54,14 @@ def render(frames: int, people: int, seed: int, light: float) -> list:
 
 def time_pipeline(items: list, cfg: StreamConfig, *, batched: bool, warmup: int = 10) -> dict:
     """Processes ``items``; returns frames/s and per-stage latency percentiles over the timed frames."""
-    from reidstream.pipeline.app import build_body, build_detector, build_tracker, bundle_of, calibration_of
+    from reidstream.pipeline.app import build_detector, build_tracker, bundle_of, calibration_of, pipeline_options
 
     bundle = bundle_of(cfg)
-    stage = EmbedStage.from_bundle(bundle, device=cfg.device)
+    stage = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)
     if not batched:
-        stage = _OneByOne(stage.embedders)
+        stage = _OneByOne(stage.embedders, workers=1)
     pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), stage,
-                    Gallery.from_config(cfg.gallery, calibration_of(bundle)), min_box_height=cfg.detector.min_box_height,
-                    body=build_body(cfg))
+                    Gallery.from_config(cfg.gallery, calibration_of(bundle)), **pipeline_options(cfg))
     for item in items[:warmup]:
         pipe.process(item)
     lat: dict[str, list[float]] = {}
@@ -92,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_mapping(StreamConfig, {"bundle": a.bundle, "detector": {"kind": a.detector}}, "<bench>")
     print(f"rendering {a.frames + 10} frames of 640x480 RGB-D + IR with {a.people} people ...", file=sys.stderr)
     items = render(a.frames + 10, a.people, a.seed, a.light)
-    rows = {"batched (pipeline)": time_pipeline(items, cfg, batched=True),
-            "one crop at a time (baseline)": time_pipeline(items, cfg, batched=False)}
+    def variant(**embed) -> StreamConfig:
+        return cfg.model_copy(update={"embed": cfg.embed.model_copy(update=embed)})
+
+    rows = {f"pipeline (1 frame in {cfg.embed.every})": time_pipeline(items, cfg, batched=True),
+            "every frame": time_pipeline(items, variant(every=1), batched=True),
+            "every frame, nets in turn": time_pipeline(items, variant(every=1, workers=1), batched=True),
+            "every frame, crop by crop": time_pipeline(items, variant(every=1, workers=1), batched=False)}
     print(f"end-to-end, {a.frames} frames 640x480, {a.people} people in the scene, default bundle, "
           f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})")
     stages = list(next(iter(rows.values()))["stages"])

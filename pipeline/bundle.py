@@ -161,6 +161,9 @@ class DetectorFile(_FileBase):
     imgsz: list[int] = Field(min_length=2, max_length=2)
     classes: dict[str, str]
     person_class: int = 0
+    detect_classes: list[int] | None = Field(None, min_length=1)
+    """Ids of the classes kept as people (``reid-export bundle --detector-classes``); None (older bundles):
+    ``[person_class]``. ``person_class`` is the ``person`` class, or the first of these when there is none."""
     source: str
 
 
@@ -285,12 +288,17 @@ def read_manifest(root: str | Path) -> Manifest:
         BundleError: no manifest, invalid JSON, unknown keys or wrong values (naming the key).
     """
     path = Path(root) / MANIFEST
+    if Path(root).is_file():
+        raise BundleError(f"{root}: is a file; expected a model bundle directory (holding {MANIFEST})")
     if not Path(root).is_dir():
         raise BundleError(f"{root}: expected a model bundle directory (with {MANIFEST}), not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path}: missing; {root} is not a model bundle (write one with reid-export)") from None
+    except UnicodeDecodeError as e:
+        raise BundleError(f"{path}: not a text file (byte {e.start} is not UTF-8: binary data?); expected the "
+                          f"JSON manifest of a model bundle, as reid-export writes it") from None
     except (OSError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: not readable JSON ({e})") from None
     if isinstance(data, dict) and data.get("format") != BUNDLE_FORMAT:

@@ -10,6 +10,10 @@ from pathlib import Path
 from reidstream.pipeline.config import ConfigError, load_config, parse_args_with_overrides
 
 STREAM_CAMERAS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video")
+EXIT_ERROR = 2
+"""``reid-stream`` exit status: the run could not start (config, source, bundle, output directory)."""
+EXIT_SKIPPED = 3
+"""``reid-stream`` exit status: the run completed but skipped frames (missing or corrupt files of a recording)."""
 
 
 def stream_parser() -> argparse.ArgumentParser:
@@ -21,7 +25,10 @@ def stream_parser() -> argparse.ArgumentParser:
         "thermal) and keep one identity per person across time and modalities.",
         epilog="Examples: reid-stream --camera sim --show | reid-stream --camera realsense --output runs/desk | "
         "reid-stream --replay recordings/hall --output runs/hall. Config values (configs/stream/default.yaml) "
-        "can be overridden with key=value arguments anywhere on the line, e.g. gallery.threshold=0.3.")
+        "can be overridden with key=value arguments anywhere on the line, e.g. gallery.threshold=0.3. "
+        f"Exit status: 0 done; {EXIT_ERROR} the run could not start (bad config, source, bundle or output "
+        f"directory, or no detector for the source's streams); {EXIT_SKIPPED} the run completed but skipped frames "
+        "whose image files are missing or corrupt (each named on stderr, counted as frames_skipped in summary.json).")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", choices=STREAM_CAMERAS, default=None,
                      help="live source: the simulated RGB-D/IR/thermal camera (no hardware), an Intel "
@@ -33,7 +40,13 @@ def stream_parser() -> argparse.ArgumentParser:
     p.add_argument("--serial", help="RealSense serial number")
     p.add_argument("--config", type=Path, help="stream config YAML (configs/stream/*.yaml)")
     p.add_argument("--bundle", type=Path, help="model bundle directory (default: the embedded bundle)")
-    p.add_argument("--output", type=Path, help="directory for events (JSON lines), tracks, gallery and video")
+    p.add_argument("--output", type=Path, help="directory for events (JSON lines), tracks, gallery and video; "
+                   "one that already holds a run's outputs is refused unless --overwrite or --resume")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true", help="delete the outputs of an earlier run in --output "
+                       "and start afresh (output.existing=overwrite)")
+    again.add_argument("--resume", action="store_true", help="continue the earlier run in --output: reload its "
+                       "gallery.npz (identities kept) and append to its logs (output.existing=resume)")
     p.add_argument("--show", action="store_true", help="open a live window")
     p.add_argument("--video", action="store_true", help="write an annotated video to the output directory")
     p.add_argument("--privacy", action="store_true", help="never write colour pixels to disk")
@@ -66,9 +79,47 @@ def stream_config_from_args(args: argparse.Namespace):
     for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
         if on:
             flags[key] = True
+    if args.overwrite or args.resume:
+        flags["output.existing"] = "overwrite" if args.overwrite else "resume"
     # JSON values are YAML too, and keep a device index such as "0" a string.
-    return load_config(StreamConfig, args.config, [*(f"{k}={json.dumps(v)}" for k, v in flags.items()),
-                                                   *args.overrides])
+    try:
+        return load_config(StreamConfig, args.config, [*(f"{k}={json.dumps(v)}" for k, v in flags.items()),
+                                                       *args.overrides])
+    except ConfigError as e:
+        hint = sim_config_hint(args.config) if args.config is not None else None
+        if hint is None:
+            raise
+        raise ConfigError(f"{e}\n{hint}") from None
+
+
+def sim_config_hint(path: Path) -> str | None:
+    """A hint when ``path``, given to ``reid-stream --config``, is a simulator world config.
+
+    Args:
+        path: The file given as the stream config.
+
+    Returns:
+        A sentence saying to pass it as ``source.sim=PATH`` when every top-level key that is not a
+        stream config key is a key of :class:`~reidstream.pipeline.sim.config.SimConfig`; None otherwise
+        (also when the file cannot be read as YAML).
+    """
+    import yaml
+
+    from reidstream.pipeline.sim.config import SimConfig
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    foreign = [str(k) for k in data if k not in StreamConfig.model_fields]
+    if not foreign or not set(foreign) <= set(SimConfig.model_fields):
+        return None
+    return (f"{path} is a simulator world config (keys {', '.join(foreign)}: configs/sim/*.yaml), not a stream "
+            f"config (configs/stream/*.yaml); pass it as source.sim={path}, e.g. "
+            f"reid-stream --camera sim source.sim={path}")
 
 
 def stream_main(argv: list[str] | None = None) -> int:
@@ -80,11 +131,18 @@ def stream_main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = stream_config_from_args(args)
-        stream(cfg, progress=lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True))
+        if (args.overwrite or args.resume) and cfg.output.dir is None:
+            raise ValueError(f"{'--overwrite' if args.overwrite else '--resume'} needs an output directory "
+                             f"(--output DIR)")
+        summary = stream(cfg, progress=lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True))
     except (ConfigError, BundleError, SourceError, FileNotFoundError, FileExistsError, ValueError,
             RuntimeError) as e:
         print(f"reid-stream: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    if summary.get("frames_skipped"):
+        print(f"reid-stream: {summary['frames_skipped']} frames skipped (missing or corrupt image files, named "
+              f"above); exit status {EXIT_SKIPPED}", file=sys.stderr)
+        return EXIT_SKIPPED
     return 0
 
 
@@ -106,7 +164,8 @@ def record_parser() -> argparse.ArgumentParser:
     p.add_argument("--colour-format", choices=["png", "jpg"], default="png",
                    help="lossless PNG (default) or JPEG for long recordings")
     p.add_argument("--realtime", action="store_true", help="pace the simulated camera at its frame rate")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing recording at OUT")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing recording at OUT (the new one is "
+                   "written beside it and swapped in at the end; if recording fails the old one stays)")
     return p
 
 

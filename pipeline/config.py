@@ -187,7 +187,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
         overrides: ``key=value`` strings from the command line.
 
     Raises:
-        ConfigError: missing/unreadable file, YAML syntax error (with line), unknown key, wrong type.
+        ConfigError: missing/unreadable or binary file, YAML syntax error (with line), unknown key, wrong type.
     """
     data: Any = {}
     source = "<defaults>"
@@ -197,6 +197,12 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
             text = Path(path).read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"{source}: cannot read config file ({e.strerror or e})") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{source}: not a text file (byte {e.start} is not UTF-8: binary data?); expected a "
+                              f"YAML config of key: value lines") from None
+        if "\x00" in text:
+            raise ConfigError(f"{source}: not a text file (it holds NUL bytes: binary data?); expected a YAML "
+                              f"config of key: value lines")
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:

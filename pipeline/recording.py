@@ -193,8 +193,14 @@ def decode_image(data: bytes, name: str) -> np.ndarray | None:
     return img
 
 
-def check_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
+def check_target(path: str | os.PathLike, overwrite: bool = False, *, delete: bool = True) -> Path:
     """Checks that a recording may be written at ``path``, deleting an old one if ``overwrite``.
+
+    Args:
+        path: The recording directory to write.
+        overwrite: An existing recording at ``path`` may be replaced.
+        delete: With ``overwrite``, delete that recording now; False: only check (:func:`record`
+            writes the new recording beside it and swaps them once it is complete).
 
     Raises:
         FileExistsError: ``path`` holds a recording (and not ``overwrite``) or
@@ -208,7 +214,8 @@ def check_target(path: str | os.PathLike, overwrite: bool = False) -> Path:
             raise FileExistsError(f"{p}: directory is not empty and holds no recording; refusing to write there")
         if not overwrite:
             raise FileExistsError(f"{p}: a recording already exists; pass overwrite=True to replace it")
-        shutil.rmtree(p)
+        if delete:
+            shutil.rmtree(p)
     return p
 
 
@@ -400,6 +407,11 @@ def record(source: Source | Iterable[AnnotatedFrame], path: str | os.PathLike, *
     (``KeyboardInterrupt``) stops recording cleanly: the recording then holds
     every frame written so far and the count is returned. The source is not closed.
 
+    With ``overwrite``, an existing recording at ``path`` is kept until the new one is complete: the new
+    one is written into a temporary sibling directory (``.NAME.tmp-PID``) and renamed into place at the
+    end (Ctrl-C included). If recording fails (an exception), or no frame was written, the old recording
+    is left as it was and the temporary directory is removed.
+
     Args:
         source: Where the frames come from.
         path: Directory of the new recording.
@@ -418,13 +430,18 @@ def record(source: Source | Iterable[AnnotatedFrame], path: str | os.PathLike, *
         FileExistsError: see :class:`RecordingWriter`; checked before reading the source.
         ValueError: a frame does not match the first one, or has no intrinsics.
     """
-    check_target(path, overwrite)
+    target = check_target(path, overwrite, delete=False)
     if description is not None:
         options["source"] = description
     writer: RecordingWriter | None = None
     n = 0
     if max_frames is not None and max_frames <= 0:
         return 0
+    replacing = target.is_dir() and (target / META_FILE).exists()
+    write_to = target.with_name(f".{target.name}.tmp-{os.getpid()}") if replacing else target
+    if replacing:
+        shutil.rmtree(write_to, ignore_errors=True)  # left by an earlier process with this id
+    completed = False
     try:
         for item in source:
             af = item if isinstance(item, AnnotatedFrame) else AnnotatedFrame(item)
@@ -437,10 +454,10 @@ def record(source: Source | Iterable[AnnotatedFrame], path: str | os.PathLike, *
                 options.setdefault("fps", fps if isinstance(fps, (int, float)) and fps > 0 else None)
                 options.setdefault("source", f"{type(source).__name__} ({getattr(source, 'camera_id', f.camera_id)})")
                 writer = RecordingWriter(
-                    path, camera_id=getattr(source, "camera_id", None) or f.camera_id, intrinsics=intrinsics,
+                    write_to, camera_id=getattr(source, "camera_id", None) or f.camera_id, intrinsics=intrinsics,
                     modalities=getattr(source, "modalities", None) or f.modalities, alignment=f.alignment,
                     stream_intrinsics=options.pop("stream_intrinsics", None) or f.stream_intrinsics,
-                    overwrite=overwrite, **options)
+                    overwrite=overwrite and not replacing, **options)
             writer.write(af)
             n += 1
             if progress is not None:
@@ -449,12 +466,32 @@ def record(source: Source | Iterable[AnnotatedFrame], path: str | os.PathLike, *
                 print(f"reid-record: {n} frames -> {path}", file=sys.stderr, flush=True)
             if max_frames is not None and n >= max_frames:
                 break
+        completed = True
     except KeyboardInterrupt:
+        completed = True
         print(f"reid-record: interrupted; {n} complete frames in {path}", file=sys.stderr, flush=True)
     finally:
         if writer is not None:
             writer.close()
+        if replacing:
+            if completed and n > 0:
+                _swap_in(write_to, target)
+            else:  # failed, or nothing to replace the old recording with: it stays as it was
+                shutil.rmtree(write_to, ignore_errors=True)
     return n
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Replaces the directory ``target`` by the complete directory ``new`` (a sibling), by renames."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)  # put the old recording back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "META_FILE", "INDEX_FILE", "RecordingMeta", "RecordingWriter",

@@ -10,6 +10,7 @@ fan-out; the others go on.
 from __future__ import annotations
 
 import queue
+import signal
 import sys
 import threading
 import time
@@ -22,10 +23,10 @@ import numpy as np
 from reidstream.pipeline.crops import cut_crops, valid_boxes
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, save_gallery
-from reidstream.pipeline.gallery.cues import frame_cues
+from reidstream.pipeline.gallery.cues import colour_histograms, frame_cues
 from reidstream.pipeline.result import Event, FrameResult
 from reidstream.pipeline.sources.base import AnnotatedFrame
-from reidstream.pipeline.types import Detections, Match
+from reidstream.pipeline.types import Alignment, Detections, Match
 
 
 @dataclass
@@ -42,6 +43,10 @@ class Pipeline:
         min_box_height: Detections shorter than this are dropped before embedding.
         body: Measures people in depth (:class:`~reidstream.pipeline.body.measure.BodyMeter`); None: no
             body measures (and the tracker associates on image boxes only).
+        track_appearance: Give the tracker each detection's colour statistics (lit frames with colour).
+        embed_every: Embed each track on one frame in this many (staggered across tracks by track id; a
+            new track at once). Its cues (quality, body measures, colour statistics) and its match are
+            still given on every frame; consecutive crops of one person carry nearly the same embedding.
     """
 
     detector: object
@@ -50,6 +55,9 @@ class Pipeline:
     gallery: Gallery
     min_box_height: int = 48
     body: object | None = None
+    embed_every: int = 1
+    track_appearance: bool = False
+    _embedded: dict[int, int] = field(default_factory=dict)
     _track_identity: dict[int, str] = field(default_factory=dict)
     _first_frame: dict[int, int] = field(default_factory=dict)
     _next_untracked: int = 1_000_000
@@ -66,8 +74,11 @@ class Pipeline:
         if self.body is not None and frame.depth is not None:
             measures = self.body.measure(frame, dets, getattr(self.detector, "floor", None))
         t_body = time.perf_counter()
+        # In the dark, auto-gain turns the colour image into noise: its crops would pollute the gallery.
+        lit = getattr(self.detector, "colour_ok", None)
         if self.tracker is not None:
-            dets = self.tracker.update(dets, frame.timestamp, measures=measures)
+            appearance = self._appearance(frame, dets, measures, lit) if self.track_appearance else None
+            dets = self.tracker.update(dets, frame.timestamp, measures=measures, appearance=appearance)
             index = np.asarray(getattr(self.tracker, "last_index", np.arange(len(dets))), np.int64)
         else:
             n = len(dets)
@@ -82,11 +93,9 @@ class Pipeline:
         if measures is not None:
             measures = measures.subset(np.array([row_of[int(t)] for t in dets.track_ids], np.int64))
         t2 = time.perf_counter()
-        # In the dark, auto-gain turns the colour image into noise: its crops would pollute the gallery.
-        lit = getattr(self.detector, "colour_ok", None)
         mods = [m for m in frame.modalities
                 if m.value in self.embed.modalities and not (m.value == "rgb" and lit is False)]
-        crops = cut_crops(frame, dets, mods)
+        crops = cut_crops(frame, self._due(dets, frame.index), mods)
         cues = frame_cues(frame, dets, measures, lit)
         t3 = time.perf_counter()
         observations = self.embed(crops)
@@ -104,6 +113,31 @@ class Pipeline:
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
                            has_ground_truth=item.has_ground_truth, lit=lit,
                            resolved=dict(getattr(self.gallery, "last_resolved", {}) or {}))
+
+    @staticmethod
+    def _appearance(frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
+        """Colour statistics of every detection for the tracker; None in the dark or without colour."""
+        if frame.rgb is None or lit is False or not len(dets):
+            return None
+        depth = dist = None
+        if measures is not None and frame.depth is not None and frame.alignment is Alignment.ALIGNED_TO_COLOR:
+            depth, dist = frame.depth_metres(), np.asarray(measures.distance, np.float64)
+        return colour_histograms(frame.rgb, dets.boxes, depth, dist)
+
+    def _due(self, dets: Detections, index: int) -> Detections:
+        """The tracks of ``dets`` to embed on frame ``index`` (see ``embed_every``)."""
+        k = self.embed_every
+        if k <= 1:
+            return dets
+        last = self._embedded
+        due = np.array([t not in last or (index + t) % k == 0 or index - last[t] >= k or index < last[t]
+                        for t in dets.track_ids.tolist()], bool)
+        for t in dets.track_ids[due].tolist():
+            last[t] = index
+        if len(last) > 4096:  # tracks long gone
+            for t in [t for t, i in last.items() if abs(index - i) > 1000]:
+                del last[t]
+        return Detections(dets.boxes[due], dets.scores[due], dets.track_ids[due], dets.modality, dets.frame_index)
 
     def finish(self) -> tuple[str, dict[int, str]]:
         """Ends the stream: the gallery decides every track still pending. Returns ``(camera id, track -> identity)``."""
@@ -173,21 +207,60 @@ class SinkWorker:
             print(f"reid-stream: a sink failed: {self._error}", file=sys.stderr)
 
 
+class _TerminateAsInterrupt:
+    """While installed, SIGTERM (``docker stop``, systemd, ``kill``) ends a run the way Ctrl-C does.
+
+    The first SIGTERM raises :class:`KeyboardInterrupt` in the main thread; once :meth:`finishing` is
+    called (the outputs are being written), further ones are ignored so the writing completes. Only the
+    main thread can install signal handlers: elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self._previous = None
+        self._finishing = self._signalled = self._installed = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+
+    def _handle(self, signum: int, frame) -> None:
+        if self._finishing or self._signalled:
+            print(f"reid-stream: {signal.Signals(signum).name} while finishing the outputs; finishing them first",
+                  file=sys.stderr, flush=True)
+            return
+        self._signalled = True
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def finishing(self) -> None:
+        """From now on a SIGTERM no longer interrupts (the outputs are being written)."""
+        self._finishing = True
+
+    def restore(self) -> None:
+        """Puts back the SIGTERM handler that was there before."""
+        if self._installed:
+            # None: the previous handler was not installed from Python; the default is the best guess.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if self._previous is None else self._previous)
+            self._installed = False
+
+
 def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[FrameResult], None], *,
         max_frames: int | None = None, gallery_path: str | Path | None = None, save_every_s: float = 10.0,
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[FrameResult], None] | None = None) -> int:
-    """Processes frames until the source ends, ``max_frames``, ``should_stop()`` or Ctrl-C.
+    """Processes frames until the source ends, ``max_frames``, ``should_stop()``, Ctrl-C or SIGTERM.
 
     The gallery is saved atomically to ``gallery_path`` every ``save_every_s`` seconds and at the end,
-    so a crash loses at most the last interval.
+    so a crash loses at most the last interval. Ctrl-C and SIGTERM (``docker stop``, systemd; handled
+    when ``run`` is called from the main thread) end the run the same way as the end of the source:
+    pending tracks are decided, the sinks flushed and closed, the gallery saved.
 
     Returns:
         Number of frames processed.
     """
     worker = SinkWorker(sink)
     n, last_save = 0, time.monotonic()
+    terminate = None
     try:
+        terminate = _TerminateAsInterrupt()
         for item in source:
             result = pipeline.process(item)
             worker.put(result)
@@ -199,19 +272,26 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
                 last_save = time.monotonic()
             if (max_frames is not None and n >= max_frames) or should_stop():
                 break
-    except KeyboardInterrupt:
-        print("\nreid-stream: interrupted; finishing the outputs", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        why = f"terminated ({e.args[0]})" if e.args and str(e.args[0]).startswith("SIG") else "interrupted"
+        print(f"\nreid-stream: {why}; finishing the outputs", file=sys.stderr, flush=True)
     finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
-        worker.close()
-        camera, resolved = pipeline.finish()
-        if resolved and hasattr(sink, "resolve"):
-            sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
-        close = getattr(sink, "close", None)
-        if close is not None:
-            close()  # flushes what the sinks still hold (the relabelling waits for decisions)
-        if gallery_path is not None:
-            save_gallery(pipeline.gallery, gallery_path)
+        if terminate is not None:
+            terminate.finishing()
+        try:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+            worker.close()
+            camera, resolved = pipeline.finish()
+            if resolved and hasattr(sink, "resolve"):
+                sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()  # flushes what the sinks still hold (the relabelling waits for decisions)
+            if gallery_path is not None:
+                save_gallery(pipeline.gallery, gallery_path)
+        finally:
+            if terminate is not None:
+                terminate.restore()
     return n

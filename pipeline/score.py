@@ -10,9 +10,12 @@ assignment, at least ``iou``); all figures below use this matching.
 
 Definitions:
 
-- *Restart segment*: the file is read in line order; a restarted run (gallery
-  reloaded, frames appended) begins a new segment where the frame index does
-  not increase. Track ids are only unique within a segment.
+- *Restart segment*: the file is read in line order; a restarted run
+  (``reid-stream --resume``: gallery reloaded, frames appended) begins a new
+  segment at its marker line ``{"restart": true}``, and so does a frame index
+  that does not increase. Track ids are only unique within a segment. The same
+  camera and frame index twice with no restart marker between them is an error
+  (two runs written into one directory): :func:`read_frames` refuses the file.
 - *Visit*: a person's appearances cut into runs of lines with fewer than
   ``gap_frames`` lines of absence between them; a restart also ends a visit
   (a person seen before and after it returns after the restart). A visit's *condition* is ``camera/lit`` or ``camera/dark``
@@ -53,6 +56,8 @@ from reidstream.pipeline.result import FrameResult
 from reidstream.pipeline.sinks.fanout import SinkBase
 
 FRAMES_FILE = "frames.jsonl"
+RESTART_KEY = "restart"
+"""Key of the line that marks where a resumed run (``reid-stream --resume``) begins in ``frames.jsonl``."""
 
 
 def mean_luma(result: FrameResult, step: int = 8) -> float | None:
@@ -67,19 +72,27 @@ class ScoreLogSink(SinkBase):
     """Writes ``frames.jsonl``: per frame, ground truth and the pipeline's identities (frames with ground truth).
 
     Args:
-        path: The file (created; an existing file is an error unless ``overwrite``).
+        path: The file (appended to; replaced with ``overwrite``).
         dark_luma: Brightness below which a frame counts as dark.
         min_visible: Ground-truth people less visible than this are left out (heavily occluded).
+        overwrite: Replace an existing file.
+        restart: This run continues the one logged in ``path`` (``reid-stream --resume``): when the file
+            holds frames, a line ``{"restart": true}`` is written first, so that :func:`read_frames` starts a
+            restart segment there (and does not take the frames that follow for frames logged twice).
     """
 
     def __init__(self, path: str | Path, *, dark_luma: float = 40.0, min_visible: float = 0.5,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, restart: bool = False) -> None:
         from reidstream.pipeline.sinks.jsonl import open_text_output
 
         self.name = "score-log"
 
         self.path = Path(path)
+        continues = restart and not overwrite and self.path.is_file() and self.path.stat().st_size > 0
         self._f = open_text_output(self.path, "ScoreLogSink", append=not overwrite, overwrite=overwrite)
+        if continues:
+            self._f.write(json.dumps({RESTART_KEY: True}) + "\n")
+            self._f.flush()
         self.dark_luma, self.min_visible = dark_luma, min_visible
 
     def _write(self, result: FrameResult) -> None:
@@ -119,7 +132,14 @@ class _Frame:
 def read_frames(path: str | Path) -> list[_Frame]:
     """Parses ``frames.jsonl`` (a cut-off last line is ignored).
 
-    A frame index that does not increase starts a new restart segment (a restarted run appends to the file).
+    A restart marker line (``{"restart": true}``, written by ``reid-stream --resume``) or a frame index that
+    does not increase starts a new restart segment.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming the file and line, when a line other than the last is not JSON, the file holds
+            no frame, or the same camera and frame index appear twice with no restart marker between them
+            (two runs written into one output directory, e.g. a run repeated without ``--overwrite``).
     """
     path = Path(path)
     if not path.is_file():
@@ -127,7 +147,8 @@ def read_frames(path: str | Path) -> list[_Frame]:
                                 f"(the simulated camera or a recording of it)")
     frames: list[_Frame] = []
     lines = path.read_text().splitlines()
-    segment = 0
+    segment, restart = 0, False
+    seen: dict[tuple[str, int], int] = {}  # (camera, frame) -> line, since the last restart marker
     for no, line in enumerate(lines, 1):
         try:
             d = json.loads(line)
@@ -135,8 +156,20 @@ def read_frames(path: str | Path) -> list[_Frame]:
             if no == len(lines):
                 break
             raise ValueError(f"{path}, line {no}: not valid JSON") from None
-        if frames and d["frame"] <= frames[-1].index:
+        if isinstance(d, dict) and d.get(RESTART_KEY) is True:
+            seen.clear()
+            restart = bool(frames)
+            continue
+        key = (str(d.get("camera", "")), d["frame"])
+        if key in seen:
+            raise ValueError(f"{path}, line {no}: camera {key[0]!r} frame {key[1]} is logged twice (first on line "
+                             f"{seen[key]}) with no restart marker between them: two runs were written into one "
+                             f"output directory; run reid-stream again with --overwrite (or into a new directory), "
+                             f"or with --resume to continue a run")
+        seen[key] = no
+        if frames and (restart or d["frame"] <= frames[-1].index):
             segment += 1
+        restart = False
         gt = np.array([g[1:] for g in d["gt"]], float).reshape(-1, 4)
         pred = np.array([p[2:] for p in d["pred"]], float).reshape(-1, 4)
         frames.append(_Frame(d["frame"], f"{d['camera']}/{'lit' if d['lit'] else 'dark'}",
@@ -374,4 +407,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FRAMES_FILE", "LIGHT_TRANSITIONS", "ScoreLogSink", "format_score", "mean_luma", "read_frames", "score"]
+__all__ = ["FRAMES_FILE", "LIGHT_TRANSITIONS", "RESTART_KEY", "ScoreLogSink", "format_score", "mean_luma",
+           "read_frames", "score"]

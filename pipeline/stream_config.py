@@ -6,9 +6,9 @@ value can be overridden on the command line (``gallery.threshold=3.0``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.body.measure import BodyConfig
@@ -16,6 +16,12 @@ from reidstream.pipeline.gallery import GalleryConfig
 from reidstream.pipeline.track.floor import FloorTrackerConfig
 
 CAMERA_KINDS = ("sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "recording")
+STREAM_CAMERAS = ("realsense", "kinect", "openni")
+"""Camera kinds with several streams to choose from (``source.streams``)."""
+MAX_IMAGE_SIDE = 8192
+"""Largest camera width / height that may be requested (8K)."""
+MAX_BUFFERED_FRAMES = 256
+"""Most frames the reader buffer may hold (at 640x480 with every stream about 2.5 MB each)."""
 
 
 class SourceConfig(ConfigModel):
@@ -33,17 +39,34 @@ class SourceConfig(ConfigModel):
             recordings as fast as possible).
         sim: Sim world config YAML (``configs/sim/*.yaml``) for ``camera: sim``; None: defaults.
         max_frames: Stop after this many frames (None: until the source ends or Ctrl-C).
+        streams: The streams to open of a ``realsense``, ``kinect`` or ``openni`` camera or recording, any of
+            ``rgb``, ``depth``, ``ir`` (distinct). None: the camera's default; a RealSense recording opens
+            every one of these streams it holds.
     """
 
     camera: Literal["sim", "realsense", "kinect", "openni", "ir", "thermal", "webcam", "video", "recording"] = "sim"
     uri: str | None = None
     serial: str | None = None
-    width: int = Field(640, ge=16)
-    height: int = Field(480, ge=16)
-    fps: int = Field(30, ge=1)
+    width: int = Field(640, ge=16, le=MAX_IMAGE_SIDE)
+    height: int = Field(480, ge=16, le=MAX_IMAGE_SIDE)
+    fps: int = Field(30, ge=1, le=1000)
     realtime: bool | None = None
     sim: str | None = None
     max_frames: int | None = Field(None, ge=0)
+    streams: Annotated[list[Literal["rgb", "depth", "ir"]], Field(min_length=1)] | None = None
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return value
+        if len(set(value)) != len(value):
+            raise ValueError(f"expected distinct streams among rgb, depth, ir, got {value}")
+        camera = info.data.get("camera")
+        if camera is not None and camera not in STREAM_CAMERAS:
+            raise ValueError(f"only {', '.join(STREAM_CAMERAS)} cameras have streams to choose from, not "
+                             f"camera {camera!r}; remove source.streams")
+        return value
 
 
 class BufferConfig(ConfigModel):
@@ -55,7 +78,7 @@ class BufferConfig(ConfigModel):
             ``block`` (never drop; replay always uses it).
     """
 
-    maxsize: int = Field(4, ge=1)
+    maxsize: int = Field(4, ge=1, le=MAX_BUFFERED_FRAMES)
     policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
 
 
@@ -74,6 +97,10 @@ class DetectorConfig(ConfigModel):
             bundle has no detector), ``yolo`` or ``depth`` (no weights; RGB-D sources).
         yolo: A YOLO model file (``.pt``, ``.onnx``, ``.engine``) overriding the bundle's detector.
         conf: YOLO confidence threshold.
+        classes: YOLO classes kept as people, ids or names (``[Normal, Fall]``, ``[0, 1]``), for ``detector.yolo``
+            and for the bundle's detector alike; None: the model's ``person`` class (a bundle's detector: the
+            classes it was exported with, ``reid-export bundle --detector-classes``). A model without a
+            ``person`` class needs them; a class the model lacks is an error listing its classes.
         dark_luma: Mean colour brightness (0-255) below which ``auto`` switches to depth.
         min_box_height: Detections shorter than this (pixels) are ignored: too small to re-identify.
     """
@@ -81,6 +108,7 @@ class DetectorConfig(ConfigModel):
     kind: Literal["auto", "yolo", "depth"] = "auto"
     yolo: str | None = None
     conf: float = Field(0.35, gt=0.0, lt=1.0)
+    classes: Annotated[list[int | str], Field(min_length=1)] | None = None
     dark_luma: float = Field(40.0, ge=0.0, le=255.0)
     min_box_height: int = Field(48, ge=1)
 
@@ -94,12 +122,34 @@ class TrackerConfig(ConfigModel):
         lost_track_buffer: ByteTrack: frames at 30 fps a lost track is kept.
         minimum_consecutive_frames: ByteTrack: detections before a track gets an id.
         floor: Settings of the floor-plane tracker.
+        appearance: ``colour``: the floor tracker also compares each detection's colour statistics (hue-
+            saturation of upper and lower body, the person's pixels only) with the track's, so that a box
+            of the person in front does not continue the track of someone passing behind (in the dark, or
+            without colour, it tracks on floor position and height alone); ``none``: never.
     """
 
     kind: Literal["floor", "bytetrack"] = "floor"
+    appearance: Literal["colour", "none"] = "colour"
     lost_track_buffer: int = Field(30, ge=1)
     minimum_consecutive_frames: int = Field(2, ge=1)
     floor: FloorTrackerConfig = FloorTrackerConfig()
+
+
+class EmbedConfig(ConfigModel):
+    """How often tracks are embedded.
+
+    Attributes:
+        every: Embed each track on one frame in this many, staggered across tracks (a new track at
+            once). Cues and identities are still given on every frame. 1: every frame. The default 3 keeps
+            the default bundle's six networks in real time on 2 CPU cores (``reid-stream-bench``): 10
+            embeddings per second per person at 30 fps, 5 at 15 fps. ``reid-export calibrate`` fits the
+            calibration with the cadence it is given (the same default).
+        workers: Networks run side by side on this many threads (0: one per CPU core, at most one per
+            network); 1: one after another.
+    """
+
+    every: int = Field(3, ge=1)
+    workers: int = Field(0, ge=0, le=64)
 
 
 class OutputConfig(ConfigModel):
@@ -113,8 +163,14 @@ class OutputConfig(ConfigModel):
         video: ``annotated.mp4``: modality tiles with boxes and identities.
         privacy: Never write colour pixels to disk (video shows depth / IR tiles only).
         show: A live window.
-        gallery: Keep the gallery in ``DIR/gallery.npz`` (saved atomically, reloaded on restart).
+        gallery: Keep the gallery in ``DIR/gallery.npz`` (saved atomically; reloaded by ``existing: resume``).
         save_every_s: Gallery save interval in seconds of processing.
+        existing: What a run does when ``dir`` already holds the outputs of a run (``events.jsonl``,
+            ``tracks.txt``, ``frames.jsonl``, ``gallery.npz``, ``summary.json``, ...): ``refuse`` (an error
+            naming them), ``overwrite`` (``--overwrite``: they are deleted when the run starts, a fresh
+            start) or ``resume`` (``--resume``: the gallery is reloaded, so identities are kept, and the logs
+            are appended to, ``frames.jsonl`` marking the restart). A directory holding a recording is
+            always refused.
     """
 
     dir: str | None = None
@@ -125,6 +181,7 @@ class OutputConfig(ConfigModel):
     show: bool = False
     gallery: bool = True
     save_every_s: float = Field(10.0, gt=0.0)
+    existing: Literal["refuse", "overwrite", "resume"] = "refuse"
 
 
 class StreamConfig(ConfigModel):
@@ -135,6 +192,7 @@ class StreamConfig(ConfigModel):
         device: ``cpu`` or ``cuda[:N]`` for the embedders.
         enrol: Name -> image files (colour crops) of people to enrol before the stream starts.
         body: Metric body measures from depth (height, width) for tracking and identity evidence.
+        embed: How often each track is embedded.
     """
 
     bundle: str | None = None
@@ -145,6 +203,7 @@ class StreamConfig(ConfigModel):
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
     body: BodyConfig = BodyConfig()
+    embed: EmbedConfig = EmbedConfig()
     gallery: GalleryConfig = GalleryConfig()
     output: OutputConfig = OutputConfig()
     enrol: dict[str, list[str]] = Field(default_factory=dict)

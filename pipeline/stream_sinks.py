@@ -19,8 +19,10 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
                 extra: Sequence[Callable[[FrameResult], None]] = ()) -> tuple[FanOut, Callable[[], bool]]:
     """The fan-out of every configured sink, and a ``should_stop()`` that is true once the window asks to stop.
 
-    Outputs under ``out`` are appended to when they exist, so a restarted run (the gallery reloaded from
-    the same directory) continues its logs instead of losing them.
+    Outputs under ``out`` are appended to when they exist, so a resumed run (``output.existing: resume``,
+    the gallery reloaded from the same directory) continues its logs instead of losing them; its
+    ``frames.jsonl`` gets a restart marker first. (:func:`reidstream.pipeline.app.stream` checks the
+    directory first: see :mod:`reidstream.pipeline.run_outputs`.)
 
     With ``output.privacy`` no sink receives colour pixels: image-writing sinks get frames without
     colour (:class:`~reidstream.pipeline.sinks.privacy.PrivacyFilter`) and the video shows depth / IR only.
@@ -41,7 +43,8 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
         if o.mot:
             logs.append(MotSink(out / "tracks.txt", append=True))
             logs.append(GroundTruthMotSink(out / "gt.txt", append=True))
-            logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma))
+            logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma,
+                                     restart=o.existing == "resume"))
         if logs:  # the logs carry each track's decided identity from its first frame on
             sinks.append(Relabel(FanOut(logs, on_error=_report)))
         if o.video:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from reidstream.training.data.torch_data import ReIDDataset
 from reidstream.training.evaluation.protocols import FeatureSet, cross_modal_evaluation, single_modal_evaluation
@@ -36,7 +37,10 @@ def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReI
     if not items:
         raise ValueError(f"no {modality} images to embed in this dataset")
     sub = torch.utils.data.Subset(dataset, items)
-    loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=workers)
+    # other modalities are dropped: a lit capture carries colour, a dark one may not (default_collate needs
+    # the same keys in every item)
+    loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=workers,
+                        collate_fn=functools.partial(_collate_keys, keys=(modality, "pid", "camid", "index")))
     embs, pids, camids, keys = [], [], [], []
     for batch in loader:
         embs.append(embed(batch[modality].to(device)).float().cpu().numpy())
@@ -55,6 +59,10 @@ def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ReI
                          f"{items[int(np.flatnonzero(bad)[0])]}); the network's activations overflowed")
     return FeatureSet(embeddings=emb, pids=np.concatenate(pids), camids=np.concatenate(camids),
                       keys=np.concatenate(keys), modality=modality)
+
+
+def _collate_keys(items: list[dict], keys: tuple[str, ...]) -> dict:
+    return default_collate([{k: it[k] for k in keys} for it in items])
 
 
 def embed_all(embedders: Mapping[str, nn.Module], dataset: ReIDDataset, **kw) -> dict[str, FeatureSet]:

@@ -291,9 +291,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> dict[str, An
         resume = out / "last.pt" if (out / "last.pt").is_file() else None
     if resume is not None:
         trainer.resume(resume)
-    if rank == 0:
+    if rank == 0 and (trainer.finished() is None or not (out / "config.yaml").is_file()):
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(cfg.to_yaml())
+        (out / "config.yaml").write_text(cfg.to_yaml())  # a finished run keeps the config it ran with
     try:
         summary = trainer.fit()
         if world > 1:

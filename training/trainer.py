@@ -74,6 +74,8 @@ def _truncate_log(path: Path, column: str, upto: int) -> None:
         return
     i = rows[0].index(column)
     keep = [rows[0]] + [r for r in rows[1:] if len(r) > i and int(float(r[i])) <= upto]
+    if len(keep) == len(rows):
+        return  # nothing after the checkpoint: leave the file untouched
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as f:
         csv.writer(f).writerows(keep)
@@ -154,6 +156,30 @@ class Trainer:
             _truncate_log(self.out_dir / "val_log.csv", "epoch", self.epoch)
         self._say(f"resumed from {path}: epoch {self.epoch}, batch {self.batch}, step {self.step}")
 
+    def finished(self) -> str | None:
+        """Why the run (as resumed) has nothing left to train, or None while it has.
+
+        A run is finished once it has trained ``epochs`` epochs, or once early stopping ended it
+        (``patience`` evaluations in a row without improvement); both under the current options, so
+        raising ``loop.epochs`` or ``loop.patience`` lets a finished run go on.
+        """
+        if self.epoch >= self.options.epochs:
+            return f"all {self.options.epochs} epochs are done"
+        if self.options.patience and self.bad_epochs >= self.options.patience:
+            return (f"early stopping ended it at epoch {self.epoch}: no improvement of {self.method.monitor} "
+                    f"for {self.bad_epochs} evaluations")
+        return None
+
+    def _previous_summary(self) -> dict[str, Any] | None:
+        """``summary.json`` of this run if it was written at the current progress (None otherwise)."""
+        try:
+            summary = json.loads((self.out_dir / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(summary, dict) or summary.get("epochs") != self.epoch or summary.get("steps") != self.step:
+            return None  # an older run's, or the run was killed before writing it
+        return summary
+
     # -- loop ----------------------------------------------------------------------------------
     def _say(self, msg: str) -> None:
         if self.rank == 0:
@@ -223,7 +249,18 @@ class Trainer:
         return bool(flag.item())
 
     def fit(self) -> dict[str, Any]:
-        """Trains until ``epochs`` or early stopping; returns the summary written to ``summary.json``."""
+        """Trains until ``epochs`` or early stopping; returns the summary written to ``summary.json``.
+
+        A run resumed after it finished (see :meth:`finished`) trains nothing and writes nothing: it
+        says so and returns its ``summary.json`` (written now if the run was killed before writing it).
+        """
+        done = self.finished()
+        if done is not None:
+            self._say(f"{self.out_dir} is finished ({done}); nothing to train. reid-train --restart trains it "
+                      f"again from scratch; a higher loop.epochs or loop.patience continues it")
+            previous = self._previous_summary()
+            if previous is not None:
+                return previous
         self.out_dir.mkdir(parents=True, exist_ok=True)
         train_log, val_log = _CsvLog(self.out_dir / "train_log.csv"), _CsvLog(self.out_dir / "val_log.csv")
         tb = None
@@ -233,7 +270,8 @@ class Trainer:
                 tb = SummaryWriter(str(self.out_dir / "tensorboard"))
             except ImportError:
                 self._say("tensorboard is not installed; logging to CSV only (pip install tensorboard)")
-        monitor, stopped = self.method.monitor, False
+        monitor = self.method.monitor
+        stopped = bool(self.options.patience) and self.bad_epochs >= self.options.patience  # resumed after it
         start = time.perf_counter()
         while self.epoch < self.options.epochs and not stopped:
             self._run_epoch(train_log, tb)

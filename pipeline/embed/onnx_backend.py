@@ -47,6 +47,9 @@ class OnnxRuntimeBackend:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        # Several sessions (one per network) and the detector share the cores: threads that spin-wait after
+        # a run would steal them from the next network.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         provider_options = None
         providers = providers_for(device)
         if device.startswith("cuda:"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -17,21 +19,30 @@ RUNTIME_PREFERENCE = ("tensorrt", "onnx", "torch")
 class EmbedStage:
     """Embeds a frame's crops with one network per (modality, space), batched over all crops of the frame.
 
-    A colour crop lands in every space that has a colour network (``rgbd`` and ``rgbir`` in the
-    default bundle); a depth crop in ``rgbd``; an IR crop in ``rgbir``.
+    A colour crop lands in every space that has a colour network (``rgbd``, ``rgbir`` and ``rgb`` in the
+    default bundle); a depth crop in ``rgbd``; an IR crop in ``rgbir`` and ``ir``.
+
+    The networks of a frame run side by side on ``workers`` threads (the runtimes release the GIL): with
+    a crop or two per network, one network alone cannot keep the cores busy.
 
     Args:
         embedders: One :class:`CropEmbedder` per (modality, space).
+        workers: Networks run at once; 0: as many as there are CPU cores (at most one per network).
     """
 
-    def __init__(self, embedders: Sequence[CropEmbedder]) -> None:
+    def __init__(self, embedders: Sequence[CropEmbedder], *, workers: int = 0) -> None:
         keys = [(e.modality, e.space) for e in embedders]
         if len(set(keys)) != len(keys):
             raise ValueError(f"EmbedStage: expected one embedder per (modality, space), got {keys}")
+        if workers < 0:
+            raise ValueError(f"EmbedStage: workers: expected 0 (automatic) or more, got {workers}")
         self.embedders = list(embedders)
+        self.workers = min(workers or os.cpu_count() or 1, max(len(self.embedders), 1))
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, *, device: str = "cpu", runtimes: Sequence[str] | None = None) -> "EmbedStage":
+    def from_bundle(cls, bundle: Bundle, *, device: str = "cpu", runtimes: Sequence[str] | None = None,
+                    workers: int = 0) -> "EmbedStage":
         """One embedder per (modality, space) of ``bundle``, on the most preferred runtime that opens here.
 
         Args:
@@ -39,6 +50,7 @@ class EmbedStage:
             device: ``cpu`` or ``cuda[:N]``.
             runtimes: Runtimes allowed, most preferred first (default :data:`RUNTIME_PREFERENCE`;
                 TensorRT is tried only on a CUDA device).
+            workers: Networks run at once (0: one per CPU core).
 
         Raises:
             BundleError: the bundle has no embedders, or none of a network's files opens (the reasons listed).
@@ -66,7 +78,7 @@ class EmbedStage:
             else:
                 raise BundleError(f"{bundle.root}: no runtime can run the {key[0]} network of space {key[1]!r}: "
                                   + "; ".join(errors))
-        return cls(out)
+        return cls(out, workers=workers)
 
     @property
     def spaces(self) -> dict[str, list[str]]:
@@ -85,11 +97,16 @@ class EmbedStage:
         out = []
         if len(crops) == 0:
             return out
-        for e in self.embedders:
-            images = crops.images.get(Modality(e.modality))
-            if images is None:
-                continue
-            vectors = e.embed(images)
+        jobs = [(e, images) for e in self.embedders
+                if (images := crops.images.get(Modality(e.modality))) is not None]
+        if self.workers > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed")
+            futures = [self._pool.submit(e.embed, images) for e, images in jobs]
+            results = [f.result() for f in futures]
+        else:
+            results = [e.embed(images) for e, images in jobs]
+        for (e, _), vectors in zip(jobs, results):
             finite = np.isfinite(vectors).all(axis=1)
             if not finite.all():
                 raise ValueError(f"{e.entry.path}: non-finite embeddings for tracks "
@@ -97,3 +114,9 @@ class EmbedStage:
             out.append(Embeddings(vectors.astype(np.float32), e.modality, e.space, crops.track_ids,
                                   normalized=e.entry.output.normalized, frame_index=crops.frame_index))
         return out
+
+    def close(self) -> None:
+        """Stops the worker threads (a later call starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -1,8 +1,9 @@
 """``reid-stream-eval``: render named synthetic sequences for given seeds, run the live pipeline on each, score them.
 
 Each sequence is one or more recordings of the simulated camera (``reid-synth sequence``), replayed in order by
-``reid-stream --replay REC --output RUN`` into the same run directory (a later part is a restart: the gallery is
-reloaded from ``RUN/gallery.npz`` and ``RUN/frames.jsonl`` is appended to), then scored by ``reid-score RUN``.
+``reid-stream --replay REC --output RUN`` into the same run directory (a later part is a restart,
+``--resume``: the gallery is reloaded from ``RUN/gallery.npz`` and ``RUN/frames.jsonl`` is appended to, after a
+restart marker), then scored by ``reid-score RUN``.
 Every parameter is in :data:`SEQUENCES`; ``--print-commands`` prints the equivalent shell commands, and the
 suite runs exactly those steps in-process. Recordings are cached under ``WORK/recordings`` (rendered again only
 if missing, incomplete or made with other parameters); runs under ``WORK/runs`` are replaced on every call.
@@ -89,9 +90,16 @@ def parts(sequence: str, seed: int, work: Path, frames: int | None = None) -> li
     return out
 
 
-def stream_argv(part: Part, bundle: Path | None, sets: Sequence[str]) -> list[str]:
-    """The ``reid-stream`` arguments that replay ``part`` into its run directory."""
-    return ["--replay", str(part.recording), "--output", str(part.run),
+def stream_argv(part: Part, bundle: Path | None, sets: Sequence[str], *, resume: bool = False) -> list[str]:
+    """The ``reid-stream`` arguments that replay ``part`` into its run directory.
+
+    Args:
+        part: The recording and its run directory.
+        bundle: The model bundle (None: the embedded one).
+        sets: Config overrides (``key=value``).
+        resume: ``part`` continues the run of the parts before it (``--resume``: gallery reloaded, logs appended).
+    """
+    return ["--replay", str(part.recording), "--output", str(part.run), *(["--resume"] if resume else []),
             *(["--bundle", str(bundle)] if bundle else []), *sets]
 
 
@@ -104,7 +112,7 @@ def commands(sequence: str, seed: int, work: Path, *, bundle: Path | None = None
         lines.append(shlex.join(["reid-synth", "sequence", str(p.recording), "--frames", str(p.frames),
                                  *(["--config", p.config] if p.config else []), *p.overrides, "--overwrite"]))
     lines.append(shlex.join(["rm", "-rf", str(ps[0].run)]))
-    lines += [shlex.join(["reid-stream", *stream_argv(p, bundle, sets)]) for p in ps]
+    lines += [shlex.join(["reid-stream", *stream_argv(p, bundle, sets, resume=i > 0)]) for i, p in enumerate(ps)]
     lines.append(shlex.join(["reid-score", str(ps[0].run), "--json", str(ps[0].run / "score.json")]))
     return lines
 
@@ -160,7 +168,7 @@ def render(part: Part, progress: Callable[[str], None]) -> bool:
 
 def run_and_score(ps: list[Part], bundle: Path | None, sets: Sequence[str],
                   progress: Callable[[str], None]) -> dict:
-    """Replays the parts in order into a fresh run directory (a restart after the first) and scores the run."""
+    """Replays the parts in order into a fresh run directory (``--resume`` after the first) and scores the run."""
     from reidstream.pipeline.app import stream
     from reidstream.pipeline.cli import stream_config_from_args, stream_parser
     from reidstream.pipeline.config import parse_args_with_overrides
@@ -170,8 +178,9 @@ def run_and_score(ps: list[Part], bundle: Path | None, sets: Sequence[str],
     if run.exists():
         shutil.rmtree(run)
     wall, frames = 0.0, 0
-    for p in ps:
-        cfg = stream_config_from_args(parse_args_with_overrides(stream_parser(), stream_argv(p, bundle, sets)))
+    for i, p in enumerate(ps):
+        argv = stream_argv(p, bundle, sets, resume=i > 0)
+        cfg = stream_config_from_args(parse_args_with_overrides(stream_parser(), argv))
         log, calls = io.StringIO(), itertools.count()
 
         def report(msg: str, p: Part = p) -> None:

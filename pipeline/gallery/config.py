@@ -33,10 +33,10 @@ class GalleryConfig(ConfigModel):
     """A track unseen this long has ended."""
     max_age_s: float = Field(1800.0, gt=0.0)
     """Visits that ended longer ago expire (enrolled identities excepted)."""
-    max_visits_per_identity: int = Field(32, ge=1)
-    """Stored visits per identity; the oldest go first."""
-    max_identities: int = Field(1000, ge=1)
-    """Past this the least recently seen unpinned identity is evicted."""
+    max_visits_per_identity: int = Field(32, ge=1, le=1024)
+    """Stored visits per identity; the oldest go first (at most 1024: each visit holds its own prototypes)."""
+    max_identities: int = Field(1000, ge=1, le=1_000_000)
+    """Past this the least recently seen unpinned identity is evicted (at most a million: each holds visits)."""
 
 
 __all__ = ["GalleryConfig"]

@@ -5,17 +5,20 @@ File layout (format ``reid-stream-gallery-v2``): the arrays of
 times, body measures and light, and per feature ``f<i>`` its prototype block)
 plus ``meta``, the UTF-8 bytes of a JSON object holding the format name, the
 config, the calibration, the identity names per slot (``null`` for a free
-slot), the id counter and the feature names. A save writes a temporary file in the target's folder,
+slot), the id counter, the feature names and ``bundle``, the identity of the model bundle whose
+embeddings fill the gallery (:func:`bundle_identity`; absent in files of older versions). A save writes a temporary file in the target's folder,
 fsyncs it and renames it over the target, so a crash leaves either the previous
 complete file or the new one, never a partial file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,12 +32,61 @@ from reidstream.pipeline.gallery.store import Gallery
 FORMAT = "reid-stream-gallery-v2"
 
 
+def bundle_identity(bundle: Any) -> dict[str, Any]:
+    """The record of which bundle made a gallery's vectors: its path, each embedding model's checksum, a digest.
+
+    A model's checksum is its ``checkpoint_sha256`` in the manifest (the trained weights all its exported
+    files come from); a model id without a ``models`` entry gets a hash over its embedder files' ``sha256``.
+
+    Args:
+        bundle: A loaded :class:`~reidstream.pipeline.bundle.Bundle`.
+
+    Returns:
+        ``{"path": str, "models": {model id: sha256}, "digest": str}`` (``digest``: a SHA-256 over the
+        sorted models and their checksums, the same for the same models wherever the bundle lies).
+    """
+    models = {m.id: m.checkpoint_sha256 for m in bundle.manifest.models}
+    files: dict[str, list[str]] = {}
+    for f in bundle.embedders():
+        if f.model not in models:
+            files.setdefault(f.model, []).append(f.sha256)
+    models.update({k: hashlib.sha256("".join(sorted(v)).encode()).hexdigest() for k, v in files.items()})
+    models = dict(sorted(models.items()))
+    digest = hashlib.sha256(json.dumps(models, sort_keys=True).encode()).hexdigest()
+    return {"path": str(bundle.root), "models": models, "digest": digest}
+
+
+def _describe_bundle(record: dict) -> str:
+    models = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted(dict(record.get("models") or {}).items()))
+    return f"bundle {record.get('path', '?')} (models: {models or 'none'})"
+
+
+def check_gallery_bundle(saved: dict | None, current: dict, path: str | Path) -> None:
+    """Refuses a saved gallery whose vectors another bundle made (different models or checksums).
+
+    Args:
+        saved: The ``bundle`` record of the saved gallery (None: an older file without one: not checked).
+        current: :func:`bundle_identity` of this run's bundle.
+        path: The gallery file, named in the error.
+
+    Raises:
+        ValueError: naming the file, both bundles (paths, model ids and checksums) and the way out
+            (``--overwrite`` to start a fresh gallery, or the bundle it was made with).
+    """
+    if saved is None or dict(saved.get("models") or {}) == dict(current["models"]):
+        return
+    raise ValueError(f"{path}: this gallery was made with {_describe_bundle(saved)}, but this run uses "
+                     f"{_describe_bundle(current)}; their embeddings are not comparable. Pass --overwrite "
+                     f"(output.existing=overwrite) to start a fresh gallery, or run with --bundle "
+                     f"{saved.get('path', '?')} to keep it")
+
+
 def gallery_state(g: Gallery) -> tuple[dict, dict[str, np.ndarray]]:
     """Metadata (JSON) and arrays that :func:`restore_gallery` turns back into ``g`` (live tracks left out)."""
     n = g.slots
     vmeta, arrays = g.visits.state()
     meta = {"config": g.config.to_dict(), "calibration": g.calibration.to_dict(), "names": list(g._names),
-            "next_id": g.next_id, "serial": g._serial, "visits": vmeta}
+            "next_id": g.next_id, "serial": g._serial, "visits": vmeta, "bundle": g.bundle}
     arrays.update({"last_seen": g.last_seen[:n].copy(), "pinned": g.pinned[:n].copy(), "created": g.created[:n].copy()})
     return meta, arrays
 
@@ -65,6 +117,10 @@ def restore_gallery(meta: dict, arrays: dict[str, np.ndarray], calibration: Cali
     g.last_seen, g.pinned, g.created = (np.array(arrays[k]) for k in ("last_seen", "pinned", "created"))
     g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
     g.visits = VisitTable.restore(meta["visits"], arrays)
+    bundle = meta.get("bundle")
+    if bundle is not None and not (isinstance(bundle, dict) and isinstance(bundle.get("models"), dict)):
+        raise ValueError(f"metadata 'bundle': expected an object with 'path', 'models' and 'digest', got {bundle!r}")
+    g.bundle = bundle
     if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
         raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
     ends = [*g.visits.end[g.visits.used], *g.last_seen[list(g._slot.values())]]
@@ -87,14 +143,21 @@ def save_gallery(gallery: Gallery, path: str | Path) -> Path:
     return path
 
 
-def load_gallery(path: str | Path, calibration: Calibration | None = None) -> Gallery:
+def load_gallery(path: str | Path, calibration: Calibration | None = None,
+                 bundle: dict[str, Any] | None = None) -> Gallery:
     """Reads a gallery written by :func:`save_gallery` (``allow_pickle=False``).
 
-    ``calibration`` (the bundle's) replaces the one saved with the gallery when given.
+    Args:
+        path: The ``.npz`` file.
+        calibration: The bundle's calibration; replaces the one saved with the gallery when given.
+        bundle: :func:`bundle_identity` of the bundle that will add to the gallery: a gallery saved with
+            another bundle is refused (:func:`check_gallery_bundle`); None: not checked. The loaded
+            gallery's ``bundle`` is the saved record (None in files of older versions).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: naming the file, when it is not a gallery of this format or is corrupt.
+        ValueError: naming the file, when it is not a gallery of this format, is corrupt, or was made with
+            another bundle than ``bundle``.
     """
     path = Path(path)
     if not path.exists():
@@ -114,8 +177,11 @@ def load_gallery(path: str | Path, calibration: Calibration | None = None) -> Ga
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"{path}: expected gallery format '{FORMAT}', got {got!r}")
     try:
-        return restore_gallery(meta, arrays, calibration)
+        g = restore_gallery(meta, arrays, calibration)
     except (KeyError, TypeError) as e:
         raise ValueError(f"{path}: gallery metadata lacks or mistypes key {e}") from None
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+    if bundle is not None:
+        check_gallery_bundle(g.bundle, bundle, path)
+    return g

@@ -81,6 +81,9 @@ class Gallery:
         self.last_resolved: dict[int, str] = {}
         """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
         self._rebase: float | None = None
+        self.bundle: dict | None = None
+        """Which bundle made the gallery's vectors (:func:`~reidstream.pipeline.gallery.persist.bundle_identity`),
+        saved with it; None: not recorded."""
 
     @classmethod
     def from_config(cls, cfg: GalleryConfig, calibration: Calibration | None = None) -> "Gallery":

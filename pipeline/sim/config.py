@@ -92,7 +92,7 @@ class CrowdConfig(ConfigModel):
     """Who walks through the room and how."""
 
     people: int = Field(4, ge=0, le=32)
-    population: int = Field(500, ge=1)
+    population: int = Field(500, ge=1, le=1_000_000)
     population_seed: int = 0
     return_prob: float = Field(0.4, ge=0, le=1)
     min_distance: float = Field(1.0, gt=0.3)

@@ -103,6 +103,8 @@ def format_summary(d: dict) -> str:
                  f"identities, {ids['expired']} expired ({ids['seen']} seen)")
     if d.get("detectors"):
         lines.append("detectors   " + ", ".join(f"{k} {v} frames" for k, v in d["detectors"].items()))
+    if d.get("frames_skipped"):
+        lines.append(f"skipped     {d['frames_skipped']} frames of the source (missing or corrupt image files)")
     return "\n".join(lines)
 
 

@@ -328,10 +328,15 @@ def open_from_config(cfg: Any) -> Source:
 
     ``uri`` is the device index / path / URL / file (for ``realsense`` and
     ``kinect`` a recording to play back); ``realtime=None`` means real time for
-    live cameras and the simulator, as fast as possible for files.
+    live cameras and the simulator, as fast as possible for files; ``streams``
+    (``realsense``, ``kinect``, ``openni``) the streams to open, None: the
+    source's default.
     """
     kind, uri, live_default = cfg.camera, cfg.uri, cfg.camera == "sim"
     common: dict[str, Any] = {"max_frames": cfg.max_frames}
+    streams = getattr(cfg, "streams", None)
+    if streams is not None:  # only realsense / kinect / openni (the config validates it)
+        common["streams"] = tuple(streams)
     realtime = live_default if cfg.realtime is None else cfg.realtime
     if kind == "sim":
         return open_camera(kind, config=cfg.sim, realtime=realtime, **common)

@@ -52,6 +52,23 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
+def is_live_uri(uri: int | str | os.PathLike) -> bool:
+    """Whether ``uri`` names a device or a stream rather than a video file.
+
+    Args:
+        uri: What :class:`OpenCVSource` is given: a device index (``0``, ``"0"``), a device path
+            (``/dev/video2``), a stream URL (``rtsp://...``) or a video file.
+
+    Returns:
+        True for a device or stream (a failed read is a disconnect, worth reconnecting); False for a
+        video file (its end is the end of the stream).
+    """
+    if isinstance(uri, (int, np.integer)) or (isinstance(uri, str) and uri.isdigit()):
+        return True
+    text = os.fspath(uri)
+    return text.startswith("/dev/video") or "://" in text  # the rules of OpenCVSource._target
+
+
 def pinhole_from_fov(width: int, height: int, hfov_deg: float) -> Intrinsics:
     """Square-pixel pinhole intrinsics with the given horizontal field of view, centred."""
     fx = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)

@@ -97,7 +97,8 @@ class RealSenseSource:
         width: Requested width of every stream (live).
         height: Requested height of every stream (live).
         fps: Requested frame rate (live).
-        streams: Any of ``"rgb"`` (colour, rgb8), ``"depth"`` (z16), ``"ir"`` (infrared 1, y8).
+        streams: Any of ``"rgb"`` (colour, rgb8), ``"depth"`` (z16), ``"ir"`` (infrared 1, y8). None: all
+            three live; from a recording, every one of them the file holds.
         align_to_color: Resample depth into the colour geometry (see the module notes).
         realtime: Play a recording at its recorded pace (librealsense may then drop
             frames a slow consumer misses); False: every frame, as fast as consumed.
@@ -113,26 +114,29 @@ class RealSenseSource:
 
     def __init__(self, serial: str | None = None, *, playback: str | os.PathLike | None = None,
                  width: int = 640, height: int = 480, fps: int = 30,
-                 streams: Sequence[str] = ("rgb", "depth", "ir"), align_to_color: bool = True,
+                 streams: Sequence[str] | None = None, align_to_color: bool = True,
                  realtime: bool = False, max_frames: int | None = None, camera_id: str | None = None,
                  timeout_s: float = 5.0) -> None:
-        wanted = {Modality(s) for s in streams}
-        if not wanted or Modality.THERMAL in wanted or len(wanted) != len(tuple(streams)):
-            raise ValueError(f"RealSenseSource.streams: expected distinct 'rgb', 'depth', 'ir', got {streams!r}")
+        names = ("rgb", "depth", "ir")
+        if streams is not None:
+            wanted = {Modality(s) for s in streams if s in names}
+            if not wanted or len(wanted) != len(tuple(streams)):
+                raise ValueError(f"RealSenseSource.streams: expected distinct 'rgb', 'depth', 'ir', got {streams!r}")
         if min(width, height, fps) <= 0 or (max_frames is not None and max_frames < 0) or timeout_s <= 0:
             raise ValueError(f"RealSenseSource: expected positive width/height/fps/timeout_s and max_frames >= 0, "
                              f"got {width}, {height}, {fps}, {timeout_s}, {max_frames}")
         if serial is not None and playback is not None:
             raise ValueError("RealSenseSource: give serial (live) or playback (file), not both")
-        self.modalities = tuple(m for m in Modality if m in wanted)
+        self._requested = None if streams is None else tuple(m for m in Modality if m in wanted)
+        self.modalities = self._requested or (Modality.RGB, Modality.DEPTH, Modality.IR)
         self.playback = Path(playback) if playback is not None else None
         self.serial, self.max_frames, self.realtime, self.timeout_s = serial, max_frames, realtime, timeout_s
         self.camera_id = camera_id or (self.playback.stem if self.playback else f"realsense-{serial or 0}")
         self.where = f"RealSense recording {self.playback}" if self.playback else f"RealSense {serial or '(first device)'}"
         self.skipped = 0
         self._closed = False
-        self._rs = rs = _import_rs()
-        self._align = rs.align(rs.stream.color) if align_to_color and {Modality.RGB, Modality.DEPTH} <= wanted else None
+        self._rs = _import_rs()
+        self._align = None
         self._intr: dict[tuple, Intrinsics] = {}
         self._pipe = self._sensors = self._device = None
         self.depth_scale = 0.001
@@ -140,6 +144,8 @@ class RealSenseSource:
             self._open_live(width, height, fps)
         else:
             self._open_playback()
+        if align_to_color and {Modality.RGB, Modality.DEPTH} <= set(self.modalities):
+            self._align = self._rs.align(self._rs.stream.color)
 
     def _read_depth_scale(self) -> None:
         if Modality.DEPTH in self.modalities:
@@ -184,7 +190,6 @@ class RealSenseSource:
             raise SourceError(f"{self.where}: cannot be opened ({e})") from None
         self._player = self._device.as_playback()
         self._player.set_real_time(self.realtime)
-        self._read_depth_scale()
         kinds = {Modality.RGB: rs.stream.color, Modality.DEPTH: rs.stream.depth, Modality.IR: rs.stream.infrared}
         chosen: dict[Modality, tuple] = {}
         found = []
@@ -193,11 +198,20 @@ class RealSenseSource:
                 found.append(f"{p.stream_name()} {p.format()}".replace("format.", ""))
                 for m, kind in kinds.items():
                     rank = p.stream_index() != 1 if m is Modality.IR else 0  # prefer infrared 1
-                    if m in self.modalities and p.stream_type() == kind and (m not in chosen or rank < chosen[m][0]):
+                    if p.stream_type() == kind and (m not in chosen or rank < chosen[m][0]):
                         chosen[m] = (rank, sensor, p)
+        have = [m.value for m in Modality if m in chosen]
+        if self._requested is None:  # every stream the file holds
+            if not have:
+                raise SourceError(f"{self.where}: has no colour, depth or infrared stream (it has {found})")
+            self.modalities = tuple(m for m in Modality if m in chosen)
         missing = [m.value for m in self.modalities if m not in chosen]
         if missing:
-            raise SourceError(f"{self.where}: has no {missing} stream (it has {found}); choose streams= among those")
+            raise SourceError(f"{self.where}: has no {missing} stream (it has {have}: {found}); choose among "
+                              f"{have} with streams= (reid-stream: source.streams=[{','.join(have)}]), or leave "
+                              f"streams unset to open every stream the file holds")
+        chosen = {m: chosen[m] for m in self.modalities}
+        self._read_depth_scale()
         by_sensor: dict[int, tuple] = {}
         for m, (_, sensor, p) in chosen.items():
             by_sensor.setdefault(id(sensor), (sensor, []))[1].append(p)

@@ -1,8 +1,11 @@
 """Replays a recording written by :class:`reidstream.pipeline.recording.RecordingWriter`.
 
 A recording cut off mid-write replays every complete frame: an unterminated
-or unparsable last index line, and frames whose image files are missing or
-truncated at the end, are dropped with a :class:`RecordingWarning`.
+or unparsable last index line is dropped with a :class:`RecordingWarning`.
+A frame whose image file is missing, empty, truncated or undecodable (anywhere
+in the recording) is skipped when the replay reaches it: it is reported (by
+default as a :class:`RecordingWarning` naming the file), counted in
+``RecordingSource.skipped``, and the replay goes on with the next frame.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -24,7 +27,29 @@ from reidstream.pipeline.types import DepthUnit, Frame, Modality, PersonAnnotati
 
 
 class RecordingWarning(UserWarning):
-    """Part of a recording was dropped because it was cut off mid-write."""
+    """Part of a recording was dropped: cut off mid-write, or a frame's image file is missing or corrupt."""
+
+
+@dataclass(frozen=True)
+class SkippedFrame:
+    """A frame of a recording that could not be replayed.
+
+    Attributes:
+        index: The frame's index in the recording.
+        modality: The stream whose image is missing or corrupt.
+        file: That image file, relative to the recording directory (as in ``frames.jsonl``).
+        reason: What is wrong with it (``missing or empty``, ``truncated or undecodable``).
+    """
+
+    index: int
+    modality: Modality
+    file: str
+    reason: str
+
+    def message(self, recording: Path) -> str:
+        """The report of the skipped frame, naming the recording, the frame and the file."""
+        return f"{recording}: frame {self.index}: {self.modality.value} file {self.file} is {self.reason}; " \
+               f"frame skipped"
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,11 @@ class RecordingSource:
             increasing across passes.
         start: Skip this many frames at the start of each pass.
         max_frames: Stop after yielding this many frames (None: no limit).
+        on_skip: Called with each frame skipped because an image file is missing or corrupt, when the
+            replay reaches it (None: a :class:`RecordingWarning` naming the file).
+
+    Attributes:
+        skipped: The frames skipped so far (:class:`SkippedFrame`), in replay order.
 
     Raises:
         SourceError: naming the file (and line), if ``recording.json`` is
@@ -55,7 +85,7 @@ class RecordingSource:
     """
 
     def __init__(self, path: str | os.PathLike, *, realtime: bool = False, loop: bool = False, start: int = 0,
-                 max_frames: int | None = None) -> None:
+                 max_frames: int | None = None, on_skip: Callable[[SkippedFrame], None] | None = None) -> None:
         if start < 0 or (max_frames is not None and max_frames < 0):
             raise ValueError(f"RecordingSource: expected start >= 0 and max_frames >= 0 or None, "
                              f"got {start!r}, {max_frames!r}")
@@ -64,6 +94,9 @@ class RecordingSource:
         self.camera_id = self.meta.camera_id
         self.modalities = self.meta.modalities
         self.realtime, self.loop, self.start, self.max_frames = realtime, loop, start, max_frames
+        self.on_skip = on_skip
+        self.skipped: list[SkippedFrame] = []
+        self._missing: list[SkippedFrame] = []  # frames with a missing file, reported when the replay reaches them
         self._entries = self._complete(self._read_index())
         self._closed = False
 
@@ -133,26 +166,45 @@ class RecordingSource:
             raise SourceError(f"{where} is not a valid frame record ({type(e).__name__}: {e})") from None
 
     def _complete(self, entries: list[_Entry]) -> list[_Entry]:
-        """Drops the frames from the first one with a missing or empty image file on."""
-        for i, e in enumerate(entries):
+        """The frames whose image files are all there; the others go to ``_missing``."""
+        complete = []
+        for e in entries:
             for m, name in e.files.items():
                 p = self.path / name
                 if not p.is_file() or p.stat().st_size == 0:
-                    self._warn(f"{self.path}: frame {e.index}: {m.value} file {name} is missing or empty")
-                    return entries[:i]
-        return entries
+                    self._missing.append(SkippedFrame(e.index, m, name, "missing or empty"))
+                    break
+            else:
+                complete.append(e)
+        return complete
+
+    def _skip(self, skipped: SkippedFrame) -> None:
+        """Records and reports a skipped frame."""
+        self.skipped.append(skipped)
+        if self.on_skip is not None:
+            self.on_skip(skipped)
+        else:
+            warnings.warn(skipped.message(self.path), RecordingWarning, stacklevel=4)
+
+    def _report_missing(self, before: int | None) -> None:
+        """Skips (reports) the frames with a missing file whose index is below ``before`` (None: all)."""
+        while self._missing and (before is None or self._missing[0].index < before):
+            self._skip(self._missing.pop(0))
 
     def _load(self, pos: int) -> dict[Modality, np.ndarray] | None:
         e, meta = self._entries[pos], self.meta
         images = {}
         for m, name in e.files.items():
+            reason = "truncated or undecodable"
             try:
                 img = decode_image((self.path / name).read_bytes(), name)
-            except OSError:
-                img = None
+            except FileNotFoundError:
+                img, reason = None, "missing or empty"
+            except OSError as err:
+                img, reason = None, f"unreadable ({err.strerror or err})"
             if img is None:
-                self._warn(f"{self.path}: frame {e.index}: {m.value} file {name} is truncated or undecodable")
-                del self._entries[pos:]
+                del self._entries[pos]
+                self._skip(SkippedFrame(e.index, m, name, reason))
                 return None
             want_size, want_dtype = meta.sizes.get(m), meta.dtype(m)
             ok_shape = img.ndim == (3 if m is Modality.RGB else 2) and (img.ndim == 2 or img.shape[2] == 3)
@@ -173,13 +225,16 @@ class RecordingSource:
             period = (last.timestamp - first.timestamp) / (n - 1) if n > 1 else 1.0 / (meta.fps or 30.0)
             index_shift = passes * (last.index - first.index + 1)
             ts_shift = passes * (last.timestamp - first.timestamp + period)
+            if self.start:  # frames before the start are not replayed, whole or not
+                self._missing = [s for s in self._missing if s.index > first.index]
             pos = self.start
             while pos < len(self._entries):
                 if self._closed or (self.max_frames is not None and yielded >= self.max_frames):
                     return
+                self._report_missing(self._entries[pos].index)
                 images = self._load(pos)
                 if images is None:
-                    break
+                    continue  # skipped and removed: the next frame is now at ``pos``
                 e = self._entries[pos]
                 ts = e.timestamp + ts_shift
                 if self.realtime:
@@ -194,9 +249,12 @@ class RecordingSource:
                 yield AnnotatedFrame(frame, e.annotations, e.has_ground_truth)
                 yielded += 1
                 pos += 1
+            self._report_missing(None)  # frames with a missing file after the last complete one
             if not self.loop:
                 return
             passes += 1
+        if not self._closed:
+            self._report_missing(None)
 
     def close(self) -> None:
         """Stops iteration; idempotent."""

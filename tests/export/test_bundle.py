@@ -170,3 +170,27 @@ def test_importing_the_pipeline_backends_imports_no_runtime():
             "print(sorted(m for m in ('torch', 'onnxruntime', 'tensorrt', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_binary_manifest_or_file_names_the_file(tmp_path):
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / MANIFEST).write_bytes(bytes(range(256)) * 4)  # not UTF-8
+    with pytest.raises(BundleError, match=rf"{MANIFEST}: not a text file \(byte 128 is not UTF-8.*expected the JSON "
+                                          r"manifest of a model bundle"):
+        load_bundle(root)
+    blob = tmp_path / "model.onnx"
+    blob.write_bytes(b"\x08\x07\x12\x00")
+    with pytest.raises(BundleError, match=r"model\.onnx: is a file; expected a model bundle directory"):
+        load_bundle(blob)
+
+
+def test_two_models_of_one_method_are_named_by_their_space(distill_ckpt, tmp_path):
+    teacher = load_checkpoint(distill_ckpt.parent.parent / "depth" / "best.pt")  # method supervised
+    for space in ("ir", "rgb"):
+        save_checkpoint(tmp_path / f"{space}.pt", dict(teacher, space=space))
+    export_bundle([tmp_path / "ir.pt", tmp_path / "rgb.pt"], tmp_path / "b", runtimes=("onnx",), progress=None)
+    manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())
+    assert [(m["id"], m["space"]) for m in manifest["models"]] == [("supervised", "ir"), ("supervised-rgb", "rgb")]
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.onnx")) == ["supervised-depth.onnx",
+                                                                        "supervised-rgb-depth.onnx"]

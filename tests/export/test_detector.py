@@ -46,3 +46,35 @@ def test_detector_without_person_class_is_refused(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=r"bad\.pt: not an ultralytics YOLO detector"):
         export_detector(bad, tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def fall_pt(tmp_path_factory):
+    """An untrained two-class YOLOv8n (built from its yaml with nc 2) whose classes are ``{0: Normal, 1: Fall}``."""
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("fall")
+    arch = {k: v for k, v in ultralytics.YOLO("yolov8n.yaml").model.yaml.items() if k != "yaml_file"}
+    (tmp / "yolov8n-fall.yaml").write_text(yaml.safe_dump({**arch, "nc": 2}))
+    model = ultralytics.YOLO(str(tmp / "yolov8n-fall.yaml"))
+    model.model.names = {0: "Normal", 1: "Fall"}
+    model.save(str(tmp / "fall.pt"))
+    return tmp / "fall.pt"
+
+
+def test_cli_detector_classes_choose_and_are_recorded(fall_pt, tmp_path):
+    import shutil
+    import subprocess
+
+    exe = shutil.which("reid-export")
+    assert exe, "reid-export is not installed: pip install -e ."
+    base = [exe, "bundle", "--detector", str(fall_pt), "--detector-runtimes", "torch"]
+    r = subprocess.run([*base, "--out", str(tmp_path / "refused")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and not (tmp_path / "refused").exists()
+    assert "no 'person' class (its classes: 0: Normal, 1: Fall)" in r.stderr and "--detector-classes" in r.stderr
+    r = subprocess.run([*base, "--out", str(tmp_path / "b"), "--detector-classes", "Normal,Fall"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (det,) = load_bundle(tmp_path / "b").detectors()
+    assert det.detect_classes == [0, 1] and det.classes == {"0": "Normal", "1": "Fall"}
+    assert "classes Normal, Fall" in r.stdout

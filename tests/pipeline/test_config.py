@@ -84,3 +84,38 @@ def test_stream_default_yaml_is_the_builtin_default():
     from reidstream.pipeline.stream_config import StreamConfig
 
     assert load_config(StreamConfig, CONFIGS / "stream" / "default.yaml") == StreamConfig()
+
+
+def test_binary_file_given_as_config_names_the_file(tmp_path):
+    import cv2
+    import numpy as np
+
+    png = tmp_path / "photo.yaml"
+    png.write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    with pytest.raises(ConfigError, match=r"photo\.yaml: not a text file \(byte 0 is not UTF-8.*expected a YAML "
+                                          r"config"):
+        load_config(SimConfig, png)
+    nul = tmp_path / "zeros.yaml"
+    nul.write_bytes(b"\x00" * 64)  # valid UTF-8, still binary
+    with pytest.raises(ConfigError, match=r"zeros\.yaml: not a text file.*NUL.*expected a YAML config"):
+        load_config(SimConfig, nul)
+
+
+@pytest.mark.parametrize("key, bad, limit", [("gallery.max_visits_per_identity", 100_000_000, 1024),
+                                             ("gallery.max_identities", 100_000_000, 1_000_000),
+                                             ("buffer.maxsize", 100_000_000, 256),
+                                             ("source.width", 100_000_000, 8192),
+                                             ("source.height", 100_000_000, 8192)])
+def test_stream_sizes_are_bounded(key, bad, limit):
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    with pytest.raises(ConfigError, match=rf"command line: key '{key}': expected less than or equal to {limit}"):
+        load_config(StreamConfig, None, [f"{key}={bad}"])
+    cfg = load_config(StreamConfig, None, [f"{key}={limit}"])  # the bound itself is allowed
+    section, name = key.split(".")
+    assert getattr(getattr(cfg, section), name) == limit
+
+
+def test_sim_population_is_bounded():
+    with pytest.raises(ConfigError, match=r"key 'crowd.population': expected less than or equal to 1000000"):
+        load_config(SimConfig, None, ["crowd.population=100000000"])

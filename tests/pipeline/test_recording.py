@@ -142,10 +142,11 @@ def test_truncated_last_png_stops_at_last_complete_frame(rec5):
 
 def test_missing_last_file_stops_at_last_complete_frame(rec5):
     (rec5 / "thermal" / "000004.png").unlink()
-    with pytest.warns(RecordingWarning, match=r"frame 4: thermal file thermal/000004.png is missing"):
-        src = RecordingSource(rec5)
+    src = RecordingSource(rec5)
     assert len(src) == 4
-    assert [f.frame.index for f in src] == [0, 1, 2, 3]
+    with pytest.warns(RecordingWarning, match=r"frame 4: thermal file thermal/000004.png is missing"):
+        assert [f.frame.index for f in src] == [0, 1, 2, 3]
+    assert [s.index for s in src.skipped] == [4]
 
 
 def test_index_lines_beyond_the_files_are_dropped(rec5):
@@ -279,3 +280,65 @@ def test_playback_options(rec5):
     next(it)
     src.close()
     assert list(it) == []
+
+
+class FailingSource(ListSource):
+    """Yields ``fail_after`` frames, then fails the way a camera that disconnects does."""
+
+    def __init__(self, n: int, fail_after: int) -> None:
+        super().__init__(n)
+        self.fail_after = fail_after
+
+    def __iter__(self):
+        for i, item in enumerate(super().__iter__()):
+            if i == self.fail_after:
+                raise SourceError("camA: the camera disconnected")
+            yield item
+
+
+def test_record_overwrite_keeps_the_old_recording_when_the_new_one_fails(tmp_path):
+    rec = tmp_path / "rec"
+    assert record(ListSource(5), rec) == 5
+    old_index = (rec / INDEX_FILE).read_bytes()
+    with pytest.raises(SourceError, match="disconnected"):
+        record(FailingSource(10, fail_after=2), rec, overwrite=True)  # two new frames written, then a failure
+    assert (rec / INDEX_FILE).read_bytes() == old_index
+    assert [f.frame.index for f in replay(rec)] == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]  # the new recording's temporary directory is gone
+
+
+def test_reid_record_overwrite_swaps_the_new_recording_in_at_the_end(tmp_path):
+    from reidstream.pipeline.cli import record_main
+
+    rec = tmp_path / "rec"
+    assert record_main([str(rec), "--frames", "2", "crowd.people=1"]) == 0
+    assert record_main([str(rec), "--frames", "3", "crowd.people=1"]) == 2  # refused without --overwrite
+    assert RecordingSource(rec).frame_count == 2
+    assert record_main([str(rec), "--frames", "3", "--overwrite", "crowd.people=1"]) == 0
+    assert RecordingSource(rec).frame_count == 3 and read_meta(rec).source == "reid-record --camera sim"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
+def test_missing_and_corrupt_frames_in_the_middle_are_skipped_and_counted(rec5):
+    (rec5 / "rgb" / "000001.png").unlink()
+    png = rec5 / "depth" / "000003.png"
+    png.write_bytes(png.read_bytes()[:100])
+    skipped = []
+    src = RecordingSource(rec5, on_skip=skipped.append)
+    assert [f.frame.index for f in src] == [0, 2, 4]  # the replay goes on after each bad frame
+    assert [(s.index, s.modality.value, s.file) for s in skipped] == [(1, "rgb", "rgb/000001.png"),
+                                                                      (3, "depth", "depth/000003.png")]
+    assert src.skipped == skipped
+    assert skipped[0].message(rec5) == f"{rec5}: frame 1: rgb file rgb/000001.png is missing or empty; frame skipped"
+    assert "depth/000003.png is truncated or undecodable; frame skipped" in skipped[1].message(rec5)
+    with pytest.warns(RecordingWarning, match=r"frame 1: rgb file rgb/000001.png is missing or empty; frame skipped"):
+        assert [f.frame.index for f in RecordingSource(rec5, max_frames=2)] == [0, 2]
+
+
+def test_frames_missing_beyond_max_frames_are_not_reported(rec5):
+    (rec5 / "ir" / "000004.png").unlink()
+    src = RecordingSource(rec5, max_frames=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the replay stops before frame 4: nothing skipped
+        assert [f.frame.index for f in src] == [0, 1, 2]
+    assert src.skipped == []

@@ -10,6 +10,7 @@ import pytest
 from reidstream.pipeline.score import FRAMES_FILE, format_score, main, read_frames, score
 
 BOX = {1: [0, 0, 40, 100], 2: [100, 0, 140, 100], 3: [200, 0, 240, 100]}  # one place per person, no overlap
+RESTART = {"restart": True}  # the line ``reid-stream --resume`` writes where the resumed run begins
 
 
 def frame(index: int, gt: dict[int, list], pred: list[tuple[str, int, list]], *, lit: bool = True,
@@ -52,7 +53,7 @@ def test_swap_inside_a_track_and_a_first_time_visitor_absorbed(tmp_path):
 def test_track_ids_are_keyed_by_restart_segment(tmp_path):
     """After a restart (frame indices go back) track 1 is a new track: two pure tracks, no switch."""
     lines = [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])]) for k in range(10)]
-    lines += [frame(k, {2: BOX[2]}, [("b", 1, BOX[2])]) for k in range(10)]
+    lines += [RESTART] + [frame(k, {2: BOX[2]}, [("b", 1, BOX[2])]) for k in range(10)]
     frames = read_frames(write(tmp_path, lines) / FRAMES_FILE)
     assert [f.segment for f in frames] == [0] * 10 + [1] * 10
     s = score(frames)
@@ -115,9 +116,26 @@ def test_cli_prints_the_new_lines_and_keeps_the_json_keys(tmp_path, capsys):
 def test_a_restart_ends_a_visit(tmp_path):
     """Seen lit before a restart and in the dark right after it: a lit->dark return (re-identified), not one visit."""
     lines = [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])]) for k in range(10)]
-    lines += [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])], lit=False) for k in range(10)]
+    lines += [RESTART] + [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])], lit=False) for k in range(10)]
     s = scored(tmp_path, lines)
     assert (s["visits"], s["returns"], s["returns_reidentified"]) == (2, 1, 1)
     assert s["reid_by_light"]["lit->dark"] == {"returns": 1, "reidentified": 1, "rate": 100.0}
     assert (s["first_visits"], s["first_visits_new"], s["false_merges"], s["merged_identities"]) == (1, 1, 0, 0)
     assert (s["tracks"], s["track_switches"]) == (2, 0)
+
+
+def test_the_same_frame_twice_without_a_restart_marker_is_refused(tmp_path, capsys):
+    """Two runs appended into one directory (a re-run without --overwrite) log every frame twice: an error."""
+    lines = [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])]) for k in range(5)]
+    run = write(tmp_path, lines + lines)
+    assert main([str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / FRAMES_FILE}, line 6: camera 'sim0' frame 0 is logged twice (first on line 1)" in err
+    assert "--overwrite" in err and "--resume" in err
+    with pytest.raises(ValueError, match="frame 0 is logged twice"):
+        read_frames(run / FRAMES_FILE)
+    (run / FRAMES_FILE).write_text("".join(json.dumps(d) + "\n" for d in [*lines, RESTART, *lines]))
+    assert [f.segment for f in read_frames(run / FRAMES_FILE)] == [0] * 5 + [1] * 5  # a resumed run: fine
+    other = [frame(k, {1: BOX[1]}, [("a", 1, BOX[1])], camera="sim1") for k in range(5)]
+    (run / FRAMES_FILE).write_text("".join(json.dumps(d) + "\n" for d in [*lines, *other]))
+    assert len(read_frames(run / FRAMES_FILE)) == 10  # the same indices of another camera are no duplicates

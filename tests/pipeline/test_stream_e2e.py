@@ -53,8 +53,8 @@ def run(recording, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
 
 def test_default_bundle_ships_and_loads():
     bundle = load_bundle(DEFAULT_BUNDLE)
-    assert bundle.spaces == {"rgbd": ["depth", "rgb"], "rgbir": ["rgb", "ir"], "ir": ["ir"]}
-    # two ImageNet-initialised EfficientNet-Lite0 networks (13.5 MB each) and three small ResNets (2.9 MB each)
+    assert bundle.spaces == {"rgbd": ["depth", "rgb"], "rgbir": ["rgb", "ir"], "ir": ["ir"], "rgb": ["rgb"]}
+    # two ImageNet-initialised EfficientNet-Lite0 networks (13.5 MB each) and four small ResNets (2.9 MB each)
     assert sum(f.bytes for f in bundle.manifest.files) < 40 * 2**20
     assert all(m.config["data"]["layout"] == "folder" for m in bundle.manifest.models)  # synthetic training data
     init = {m.id: m.init for m in bundle.manifest.models}
@@ -102,7 +102,7 @@ def test_restart_reloads_the_gallery_and_appends(recording, tmp_path):
     cli("--replay", recording, "--output", out, "--max-frames", "40")
     first = load_gallery(out / "gallery.npz")
     n_events = len((out / "events.jsonl").read_text().splitlines())
-    r = cli("--replay", recording, "--output", out, "--max-frames", "20")
+    r = cli("--replay", recording, "--output", out, "--max-frames", "20", "--resume")
     assert "gallery reloaded" in r.stderr
     again = load_gallery(out / "gallery.npz")
     assert set(first.identities()) <= set(again.identities()) or len(again) >= len(first)
@@ -149,7 +149,7 @@ def test_gallery_survives_a_kill(recording, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = load_gallery(out / "gallery.npz")  # complete and readable, never half-written
-    r = cli("--replay", recording, "--output", out, "--max-frames", "10")
+    r = cli("--replay", recording, "--output", out, "--max-frames", "10", "--resume")
     assert f"gallery reloaded from {out / 'gallery.npz'} ({len(saved)} identities)" in r.stderr
 
 

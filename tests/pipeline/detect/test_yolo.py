@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from reidstream.pipeline.bundle import MANIFEST, DetectorFile, load_bundle, sha256_of
 from reidstream.pipeline.detect import Detector, YoloDetector
@@ -51,7 +52,7 @@ def test_bundle_detector_runs_on_colour_and_ir(bundle):
     (entry,) = bundle.detectors("onnx")
     assert isinstance(entry, DetectorFile) and entry.imgsz == [160, 160]
     rgb = YoloDetector.from_bundle(bundle, entry, conf=0.0)
-    assert isinstance(rgb, Detector) and rgb.name == "yolo-rgb" and rgb.imgsz == (160, 160) and rgb.person_class == 0
+    assert isinstance(rgb, Detector) and rgb.name == "yolo-rgb" and rgb.imgsz == (160, 160) and rgb.classes == [0]
     dets = rgb.detect(_frame())
     assert len(dets) > 0  # untrained: low scores everywhere, conf=0 keeps them
     _check(dets, Modality.RGB)
@@ -110,9 +111,9 @@ def test_only_people_kept_and_boxes_mapped_to_the_reference_grid(bundle, monkeyp
     np.testing.assert_allclose(dets.scores, [0.9, 0.5])
 
     wrong = YoloDetector.from_bundle(bundle, entry)
-    wrong.person_class = 3
+    wrong.names[0] = "Fall"  # the manifest says otherwise than the model
     monkeypatch.setattr(wrong.model, "predict", predict)
-    with pytest.raises(ValueError, match="class 3 is 'class3', not 'person'"):
+    with pytest.raises(ValueError, match="class 0 of the model is 'person', not 'Fall'"):
         wrong.detect(frame)
 
 
@@ -135,3 +136,93 @@ def test_bad_arguments(tmp_path):
         YoloDetector(tmp_path / "none.onnx")
     with pytest.raises(ValueError, match="rgb, ir, thermal"):
         YoloDetector(tmp_path / "none.onnx", modality="depth")
+
+
+@pytest.fixture(scope="module")
+def fall_pt(tmp_path_factory):
+    """An untrained two-class YOLOv8n whose classes are ``{0: Normal, 1: Fall}`` (no ``person``), saved as a .pt."""
+    tmp = tmp_path_factory.mktemp("fall")
+    arch = {k: v for k, v in ultralytics.YOLO("yolov8n.yaml").model.yaml.items() if k != "yaml_file"}
+    (tmp / "yolov8n-fall.yaml").write_text(yaml.safe_dump({**arch, "nc": 2}))
+    model = ultralytics.YOLO(str(tmp / "yolov8n-fall.yaml"))  # two output classes
+    model.model.names = {0: "Normal", 1: "Fall"}
+    model.save(str(tmp / "fall.pt"))
+    assert ultralytics.YOLO(str(tmp / "fall.pt")).names == {0: "Normal", 1: "Fall"}
+    return tmp / "fall.pt"
+
+
+def test_a_model_without_person_needs_classes(fall_pt):
+    with pytest.raises(ValueError, match=r"fall\.pt: the detector has no 'person' class \(its classes: 0: Normal, "
+                                         r"1: Fall\); choose .* with detector\.classes"):
+        YoloDetector(fall_pt)
+    with pytest.raises(ValueError, match=r"detector\.classes: the detector has no class 'Sitting'; expected ids or "
+                                         r"names among its classes \(0: Normal, 1: Fall\)"):
+        YoloDetector(fall_pt, classes=["Fall", "Sitting"])
+    with pytest.raises(ValueError, match="no class 7"):
+        YoloDetector(fall_pt, classes=[7])
+
+
+@pytest.mark.parametrize("classes", [["Normal", "Fall"], [0, 1], ["1", "Normal"]])
+def test_chosen_classes_are_what_ultralytics_is_asked_for_and_kept(fall_pt, classes, monkeypatch):
+    det = YoloDetector(fall_pt, classes=classes, imgsz=160, conf=0.0)
+    assert sorted(det.classes) == [0, 1]
+    seen = {}
+    real = det.model.predict
+
+    def predict(image, **kw):
+        seen.update(kw)
+        return real(image, **kw)
+
+    monkeypatch.setattr(det.model, "predict", predict)
+    dets = det.detect(_frame())  # the real untrained model: whatever it finds, of these classes
+    _check(dets, Modality.RGB)
+    assert sorted(seen["classes"]) == [0, 1]
+    only_fall = YoloDetector(fall_pt, classes=["Fall"], imgsz=160)
+    monkeypatch.setattr(only_fall.model, "predict", lambda image, **kw: [_Result(
+        _Boxes([[10, 20, 40, 100], [50, 20, 90, 100]], [0.9, 0.8], [0, 1]), {0: "Normal", 1: "Fall"})])
+    kept = only_fall.detect(_frame())
+    np.testing.assert_allclose(kept.scores, [0.8])  # the Normal box is dropped
+
+
+def test_stream_config_detector_classes_reach_the_yolo_detector(fall_pt):
+    from reidstream.pipeline.app import build_detector, bundle_of
+    from reidstream.pipeline.config import load_config
+    from reidstream.pipeline.stream_config import StreamConfig
+
+    bundle = bundle_of(StreamConfig())
+    cfg = load_config(StreamConfig, None, ["detector.kind=yolo", f"detector.yolo={fall_pt}"])
+    with pytest.raises(ValueError, match="no 'person' class .*0: Normal, 1: Fall"):
+        build_detector(cfg, bundle)
+    cfg = load_config(StreamConfig, None, ["detector.kind=yolo", f"detector.yolo={fall_pt}",
+                                           "detector.classes=[Normal, Fall]"])
+    assert cfg.detector.classes == ["Normal", "Fall"]
+    det = build_detector(cfg, bundle)
+    assert isinstance(det, YoloDetector) and det.classes == [0, 1]
+    _check(det.detect(_frame()), Modality.RGB)
+
+
+def test_bundle_detector_records_its_classes_for_every_runtime(fall_pt, tmp_path):
+    from reidstream.export.detector import export_detector
+
+    with pytest.raises(ValueError, match=r"no 'person' class \(its classes: 0: Normal, 1: Fall\).*--detector-classes"):
+        export_detector(fall_pt, tmp_path / "refused", runtime="torch")
+    with pytest.raises(ValueError, match=r"--detector-classes: the detector has no class 'Sitting'.*0: Normal"):
+        export_detector(fall_pt, tmp_path / "refused", runtime="torch", classes=["Sitting"])
+    root = tmp_path / "bundle"
+    entries = []
+    for rt in ("torch", "onnx"):
+        path, fields = export_detector(fall_pt, root, runtime=rt, imgsz=160, classes=["Fall"])
+        assert fields["detect_classes"] == [1] and fields["classes"] == {"0": "Normal", "1": "Fall"}
+        entries.append(dict(fields, path=path.name, sha256=sha256_of(path), bytes=path.stat().st_size))
+    (root / MANIFEST).write_text(json.dumps({"format": "reid-stream-bundle-v1", "created": "now", "versions": {},
+                                             "files": entries}))
+    b = load_bundle(root)
+    for rt in ("torch", "onnx"):
+        (entry,) = b.detectors(rt)
+        assert entry.detect_classes == [1]
+        det = YoloDetector.from_bundle(b, entry, conf=0.0)
+        assert det.classes == [1]
+        _check(det.detect(_frame()), Modality.RGB)
+        assert YoloDetector.from_bundle(b, entry, classes=["Normal", "Fall"]).classes == [0, 1]
+        with pytest.raises(ValueError, match="no class 'person'.*0: Normal, 1: Fall"):
+            YoloDetector.from_bundle(b, entry, classes=["person"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE, build_body, build_detector, build_tracker, calibration_of
+from reidstream.pipeline.app import DEFAULT_BUNDLE, build_detector, build_tracker, calibration_of, pipeline_options
 from reidstream.pipeline.bundle import load_bundle
 from reidstream.pipeline.config import config_from_mapping, load_config
 from reidstream.pipeline.embed.stage import EmbedStage
@@ -45,7 +45,7 @@ def _replay(recording: Path, gallery, out: Path) -> dict:
     cfg = load_config(StreamConfig, None, [])
     bundle = load_bundle(DEFAULT_BUNDLE)
     pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), EmbedStage.from_bundle(bundle), gallery,
-                    body=build_body(cfg))
+                    **pipeline_options(cfg))
     log = Relabel(ScoreLogSink(out))  # as reid-stream writes it: pending frames get the decided identity
     with RecordingSource(recording) as source:
         for item in source:

@@ -65,8 +65,10 @@ def test_print_commands(tmp_path, capsys):
     assert ("reid-synth sequence w/recordings/day-night-s3 --frames 1800 --config configs/sim/day-night.yaml seed=3 "
             "crowd.population_seed=7 crowd.people=4 camera.fps=15 lighting.period_s=40 crowd.return_prob=0.6") in out
     assert "seed=1003" in out and "lighting.level=0.02" in out and "crowd.population=8" in out
-    assert ("reid-stream --replay w/recordings/lit-then-dark-s3/dark --output w/runs/lit-then-dark-s3 --bundle b "
-            "gallery.threshold=0.3") in out
+    assert ("reid-stream --replay w/recordings/lit-then-dark-s3/lit --output w/runs/lit-then-dark-s3 --bundle b "
+            "gallery.threshold=0.3") in out  # the first part starts the run afresh
+    assert ("reid-stream --replay w/recordings/lit-then-dark-s3/dark --output w/runs/lit-then-dark-s3 --resume "
+            "--bundle b gallery.threshold=0.3") in out  # the second continues it
     assert "reid-score w/runs/lit-then-dark-s3" in out
     assert not (tmp_path / "w").exists()
 

@@ -120,3 +120,23 @@ def test_reloaded_gallery_matches_after_the_clock_restarts(tmp_path, people, emb
     out = [h.match([emb(people[0], [1])], 0.1 * k) for k in range(5)]
     assert out[-1][0].identity == "id-0001" and len(h) == 1
     assert h.visits.end[h.visits.rows_of(0)].min() < 0.0  # shifted to end before the new clock's start
+
+
+def test_the_bundle_record_is_saved_and_another_bundle_is_refused(tmp_path, people, emb, make_gallery):
+    from reidstream.pipeline.gallery.persist import check_gallery_bundle
+
+    g = build(people, emb, make_gallery)
+    mine = {"path": "/bundles/a", "models": {"distill": "a" * 64}, "digest": "d"}
+    other = {"path": "/bundles/b", "models": {"distill": "b" * 64}, "digest": "e"}
+    g.bundle = mine
+    path = save_gallery(g, tmp_path / "gallery.npz")
+    assert load_gallery(path).bundle == mine
+    assert load_gallery(path, bundle={**mine, "path": "/moved/a"}).identities() == g.identities()
+    with pytest.raises(ValueError, match=r"gallery\.npz: this gallery was made with bundle /bundles/a \(models: "
+                                         r"distill aaaaaaaaaaaa\), but this run uses bundle /bundles/b .*--overwrite"):
+        load_gallery(path, bundle=other)
+    check_gallery_bundle(None, other, path)  # older files record no bundle: not checked (the caller warns)
+    g.bundle = "bundle-a"
+    save_gallery(g, path)
+    with pytest.raises(ValueError, match="metadata 'bundle': expected an object"):
+        load_gallery(path)

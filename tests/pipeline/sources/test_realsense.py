@@ -170,8 +170,8 @@ def test_capture_missing_a_stream_is_skipped(tmp_path):
 
 def test_clear_errors(tmp_path):
     path = record(tmp_path / "plain.db3", frames=2)
-    with pytest.raises(SourceError, match=r"plain\.db3.*\['ir'\]"):
-        RealSenseSource(playback=path)
+    with pytest.raises(SourceError, match=r"plain\.db3.*\['ir'\].*source\.streams=\[rgb,depth\]"):
+        RealSenseSource(playback=path, streams=("rgb", "depth", "ir"))
     with pytest.raises(SourceError, match="missing.db3"):
         RealSenseSource(playback=tmp_path / "missing.db3")
     (tmp_path / "x.mp4").write_bytes(b"0")
@@ -182,6 +182,43 @@ def test_clear_errors(tmp_path):
         RealSenseSource(playback=tmp_path / "bad.db3")
     with pytest.raises(ValueError, match="streams"):
         RealSenseSource(playback=path, streams=("rgb", "thermal"))
+
+
+def test_colour_depth_recording_without_ir_plays_without_choosing_streams(tmp_path):
+    path = record(tmp_path / "noir.db3", frames=5)
+    with RealSenseSource(playback=path) as src:
+        assert src.modalities == (Modality.RGB, Modality.DEPTH)
+        frames = [a.frame for a in src]
+    assert [f.index for f in frames] == list(range(5))
+    for n, f in enumerate(frames):
+        assert f.modalities == (Modality.RGB, Modality.DEPTH) and f.alignment is Alignment.ALIGNED_TO_COLOR
+        np.testing.assert_array_equal(f.rgb, colour_image(n))
+        assert f.depth.shape == (48, 64) and f.depth[20, 10] == 1000 + n
+
+
+def test_reid_stream_config_plays_the_recording_and_honours_source_streams(tmp_path):
+    """The command line path: --replay F.db3 (camera realsense, uri F), with and without source.streams."""
+    from reidstream.pipeline.cli import stream_config_from_args, stream_parser
+    from reidstream.pipeline.config import parse_args_with_overrides
+    from reidstream.pipeline.stream_sources import open_stream_source
+
+    path = record(tmp_path / "desk.db3", frames=4)
+
+    def frames(*overrides):
+        cfg = stream_config_from_args(parse_args_with_overrides(stream_parser(), ["--replay", path, *overrides]))
+        src, fps = open_stream_source(cfg)
+        try:
+            return [a.frame for a in src], fps
+        finally:
+            src.close()
+
+    got, fps = frames()
+    assert len(got) == 4 and all(f.modalities == (Modality.RGB, Modality.DEPTH) for f in got)
+    assert fps == pytest.approx(30.0)
+    got, _ = frames("source.streams=[depth]")
+    assert len(got) == 4 and all(f.modalities == (Modality.DEPTH,) and f.rgb is None for f in got)
+    with pytest.raises(SourceError, match=r"desk\.db3.*\['ir'\].*source\.streams="):
+        frames("source.streams=[rgb,depth,ir]")
 
 
 def test_depth_unit_conversion_and_device_list():
