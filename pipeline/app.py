@@ -11,7 +11,8 @@ from reidstream.pipeline.bundle import Bundle, BundleError, load_bundle
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, load_gallery
 from reidstream.pipeline.gallery.calibration import Calibration
-from reidstream.pipeline.runner import Pipeline, run
+from reidstream.pipeline.atomic import atomic_write_text
+from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error, run
 from reidstream.pipeline.stream_config import StreamConfig
 from reidstream.pipeline.types import Modality
 
@@ -179,7 +180,7 @@ def pipeline_options(cfg: StreamConfig) -> dict:
     """The :class:`~reidstream.pipeline.runner.Pipeline` settings of ``cfg`` besides its stages (the same
     for a live run, the bench and the calibration, so that the calibration sees what a run sees)."""
     return {"min_box_height": cfg.detector.min_box_height, "body": build_body(cfg), "embed_every": cfg.embed.every,
-            "track_appearance": cfg.tracker.appearance == "colour"}
+            "track_appearance": "" if cfg.tracker.appearance == "none" else cfg.tracker.appearance}
 
 
 def calibration_of(bundle: Bundle) -> Calibration:
@@ -231,6 +232,33 @@ def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle
     return gallery
 
 
+def frame_counts(source, skipped: int = 0) -> dict:
+    """What became of the source's frames: ``read`` and ``dropped`` (reason -> frames).
+
+    Args:
+        source: The run's source (a :class:`~reidstream.pipeline.sources.live.BufferedSource` counts its
+            frames; another source: nothing is known to be dropped, ``read`` is None).
+        skipped: Frames of a recording skipped as unreadable (missing or corrupt image files).
+
+    Returns:
+        ``read`` (frames read from the source, unreadable ones included) and ``dropped``: ``buffer_full``
+        (``buffer.policy`` ``drop_oldest`` / ``drop_newest``), ``realtime`` (late for real-time playback),
+        ``at_stop`` (still buffered when the run stopped) and ``unreadable`` (``skipped``). Once the run
+        has ended, ``read = frames_processed + sum(dropped.values())``.
+    """
+    counts = source.counts() if callable(getattr(source, "counts", None)) else {"read": None, "dropped": {}}
+    read = None if counts["read"] is None else counts["read"] + skipped
+    return {"read": read, "dropped": {**counts["dropped"], "unreadable": skipped}}
+
+
+def frame_counts_text(counts: dict) -> str:
+    """``frames read R, dropped D (buffer full a, ...)`` for the progress line."""
+    dropped = counts["dropped"]
+    why = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items() if v)
+    return (f"frames read {counts['read'] if counts['read'] is not None else '?'}, "
+            f"dropped {sum(dropped.values())}" + (f" ({why})" if why else ""))
+
+
 def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) -> dict:
     """Runs ``reid-stream`` with ``cfg``; returns the summary.
 
@@ -242,13 +270,18 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
 
     Returns:
         The :class:`~reidstream.pipeline.sinks.summary.SummarySink` summary plus ``frames_processed``,
-        ``frames_skipped`` (frames of the source skipped as missing or corrupt) and ``skipped`` (the first
-        :data:`MAX_SKIPPED_LISTED` of them: ``frame``, ``modality``, ``file``, ``reason``).
+        ``frames_skipped`` (frames of the source skipped as missing or corrupt), ``skipped`` (the first
+        :data:`MAX_SKIPPED_LISTED` of them: ``frame``, ``modality``, ``file``, ``reason``), ``frames_read``
+        and ``frames_dropped`` (reason -> frames; see :func:`frame_counts`): ``frames_read =
+        frames_processed + sum(frames_dropped.values())``.
 
     Raises:
         FileExistsError: the output directory is or holds a recording, or holds a run's outputs and
             ``output.existing`` is ``refuse``.
         BundleError: the bundle is bad, or no detector of the run fits the source's streams.
+        OutputError: an output could not be written for lack of space (naming the file); the logs end at
+            their last complete line, gallery.npz is the last one saved, summary.json is written (atomically)
+            with an ``error`` if it still fits.
     """
     from reidstream.pipeline.run_outputs import check_output_dir, clear_outputs
     from reidstream.pipeline.sinks.summary import SummarySink, format_summary
@@ -289,20 +322,41 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
         source.close()
         raise
 
-    def report(result) -> None:
-        if progress is not None and result.index % 25 == 0:
-            progress(f"frame {result.index}: {len(result.detections)} people, {len(gallery)} identities, "
-                     f"detector {result.detector}")
+    processed = [0]
 
-    n = run(source, pipeline, sinks, max_frames=cfg.source.max_frames,
-            gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
-            save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
+    def report(result) -> None:
+        processed[0] += 1
+        if progress is not None and (processed[0] - 1) % 25 == 0:
+            progress(f"frame {result.index}: {len(result.detections)} people, {len(gallery)} identities, "
+                     f"detector {result.detector}; {frame_counts_text(frame_counts(source, len(skipped)))}")
+
+    try:
+        n = run(source, pipeline, sinks, max_frames=cfg.source.max_frames,
+                gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
+                save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
+    except OutputError as e:  # a full disk: the summary of what was done, if it still fits, then the error
+        if out is not None:
+            result = {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}
+            try:
+                atomic_write_text(out / "summary.json", json.dumps(result, indent=2, default=float) + "\n")
+            except OSError:
+                pass  # no space for it either: no summary.json rather than a partial one
+        raise
     result = summary.summary()
     result["frames_processed"] = n
     result["frames_skipped"] = len(skipped)
+    counts = frame_counts(source, len(skipped))
+    result["frames_read"], result["frames_dropped"] = counts["read"], counts["dropped"]
     result["skipped"] = [{"frame": f.index, "modality": f.modality.value, "file": f.file, "reason": f.reason}
                          for f in skipped[:MAX_SKIPPED_LISTED]]
     print(format_summary(result))
     if out is not None:
-        (out / "summary.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+        path = out / "summary.json"
+        try:  # atomic: never a partial or empty summary.json
+            atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
+        except OSError as e:
+            if disk_full_error(e) is None:
+                raise
+            raise OutputError(f"{path}: no space left on device; summary.json not written (the other outputs "
+                              f"are complete)", str(path)) from e
     return result

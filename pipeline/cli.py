@@ -27,7 +27,9 @@ def stream_parser() -> argparse.ArgumentParser:
         "reid-stream --replay recordings/hall --output runs/hall. Config values (configs/stream/default.yaml) "
         "can be overridden with key=value arguments anywhere on the line, e.g. gallery.threshold=0.3. "
         f"Exit status: 0 done; {EXIT_ERROR} the run could not start (bad config, source, bundle or output "
-        f"directory, or no detector for the source's streams); {EXIT_SKIPPED} the run completed but skipped frames "
+        f"directory, or no detector for the source's streams) or an output could not be written (no space left on "
+        f"device: the file is named, the logs end at their last complete line, gallery.npz is the last saved); "
+        f"{EXIT_SKIPPED} the run completed but skipped frames "
         "whose image files are missing or corrupt (each named on stderr, counted as frames_skipped in summary.json).")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", choices=STREAM_CAMERAS, default=None,
@@ -138,6 +140,13 @@ def stream_main(argv: list[str] | None = None) -> int:
     except (ConfigError, BundleError, SourceError, FileNotFoundError, FileExistsError, ValueError,
             RuntimeError) as e:
         print(f"reid-stream: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        from reidstream.pipeline.sinks.jsonl import is_disk_full
+
+        if not is_disk_full(e):
+            raise
+        print(f"reid-stream: error: {e.filename or 'an output file'}: no space left on device", file=sys.stderr)
         return EXIT_ERROR
     if summary.get("frames_skipped"):
         print(f"reid-stream: {summary['frames_skipped']} frames skipped (missing or corrupt image files, named "

@@ -23,7 +23,7 @@ import numpy as np
 from reidstream.pipeline.crops import cut_crops, valid_boxes
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, save_gallery
-from reidstream.pipeline.gallery.cues import colour_histograms, frame_cues
+from reidstream.pipeline.gallery.cues import colour_histograms, frame_cues, ir_histograms
 from reidstream.pipeline.result import Event, FrameResult
 from reidstream.pipeline.sources.base import AnnotatedFrame
 from reidstream.pipeline.types import Alignment, Detections, Match
@@ -43,7 +43,8 @@ class Pipeline:
         min_box_height: Detections shorter than this are dropped before embedding.
         body: Measures people in depth (:class:`~reidstream.pipeline.body.measure.BodyMeter`); None: no
             body measures (and the tracker associates on image boxes only).
-        track_appearance: Give the tracker each detection's colour statistics (lit frames with colour).
+        track_appearance: Give the tracker each detection's appearance: ``colour`` statistics on lit frames
+            with colour, ``colour+ir`` also infrared statistics in the dark; "" none.
         embed_every: Embed each track on one frame in this many (staggered across tracks by track id; a
             new track at once). Its cues (quality, body measures, colour statistics) and its match are
             still given on every frame; consecutive crops of one person carry nearly the same embedding.
@@ -56,7 +57,8 @@ class Pipeline:
     min_box_height: int = 48
     body: object | None = None
     embed_every: int = 1
-    track_appearance: bool = False
+    track_appearance: str = ""
+    _appearance_kind: str | None = None
     _embedded: dict[int, int] = field(default_factory=dict)
     _track_identity: dict[int, str] = field(default_factory=dict)
     _first_frame: dict[int, int] = field(default_factory=dict)
@@ -114,15 +116,26 @@ class Pipeline:
                            has_ground_truth=item.has_ground_truth, lit=lit,
                            resolved=dict(getattr(self.gallery, "last_resolved", {}) or {}))
 
-    @staticmethod
-    def _appearance(frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
-        """Colour statistics of every detection for the tracker; None in the dark or without colour."""
-        if frame.rgb is None or lit is False or not len(dets):
-            return None
+    def _appearance(self, frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
+        """Colour statistics of every detection for the tracker; in the dark (``track_appearance="colour+ir"``)
+        infrared statistics instead; None without either. The tracker forgets the running appearance of its
+        tracks when the kind changes."""
+        aligned = frame.alignment is Alignment.ALIGNED_TO_COLOR
         depth = dist = None
-        if measures is not None and frame.depth is not None and frame.alignment is Alignment.ALIGNED_TO_COLOR:
+        if measures is not None and frame.depth is not None and aligned:
             depth, dist = frame.depth_metres(), np.asarray(measures.distance, np.float64)
-        return colour_histograms(frame.rgb, dets.boxes, depth, dist)
+        kind, app = None, None
+        if frame.rgb is not None and lit is not False:
+            kind = "colour"
+            app = colour_histograms(frame.rgb, dets.boxes, depth, dist) if len(dets) else None
+        elif self.track_appearance == "colour+ir" and frame.ir is not None and aligned:
+            kind = "ir"
+            app = ir_histograms(frame.ir, dets.boxes, depth, dist) if len(dets) else None
+        if kind != self._appearance_kind and kind is not None:
+            if self._appearance_kind is not None and hasattr(self.tracker, "reset_appearance"):
+                self.tracker.reset_appearance()
+            self._appearance_kind = kind
+        return app
 
     def _due(self, dets: Detections, index: int) -> Detections:
         """The tracks of ``dets`` to embed on frame ``index`` (see ``embed_every``)."""
@@ -176,6 +189,48 @@ class Pipeline:
         return out
 
 
+class OutputError(RuntimeError):
+    """An output of the run could not be written (a full disk); the message names the file.
+
+    Attributes:
+        path: The file that could not be written ("" when unknown).
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def disk_full_error(error: BaseException | None) -> OSError | None:
+    """The full-disk :class:`OSError` (``ENOSPC``, ``EDQUOT``) behind ``error``, if any: ``error`` itself,
+    one of the sink errors of a :class:`~reidstream.pipeline.sinks.fanout.SinkCloseError`, or its cause."""
+    from reidstream.pipeline.sinks.fanout import SinkCloseError
+    from reidstream.pipeline.sinks.jsonl import is_disk_full
+
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if is_disk_full(e):
+            return e
+        if isinstance(e, SinkCloseError):
+            todo.extend(e.errors.values())
+        todo.extend([e.__cause__, e.__context__])
+    return None
+
+
+def disk_full_message(error: OSError, gallery_path: str | Path | None = None) -> OutputError:
+    """The :class:`OutputError` of a full disk, naming the file and what was kept."""
+    path = str(error.filename or "")
+    kept = (f"; {gallery_path} holds the gallery as last saved" if gallery_path is not None else "")
+    return OutputError(f"{path or 'an output file'}: no space left on device (errno {error.errno}); the run "
+                       f"stopped; the logs end at their last complete line{kept}. Free space, then continue "
+                       f"with --resume", path)
+
+
 class SinkWorker:
     """Hands results to a sink (the fan-out) on its own thread, in order, never dropping one."""
 
@@ -195,6 +250,11 @@ class SinkWorker:
                 self.sink(item)
             except BaseException as e:  # noqa: BLE001 - the fan-out already isolates sinks; keep the first
                 self._error = self._error or e
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first exception the sink raised, if any."""
+        return self._error
 
     def put(self, result: FrameResult) -> None:
         self._queue.put(result)
@@ -253,12 +313,20 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
     when ``run`` is called from the main thread) end the run the same way as the end of the source:
     pending tracks are decided, the sinks flushed and closed, the gallery saved.
 
+    A full disk (``ENOSPC``, ``EDQUOT``) while a sink writes or the gallery is saved stops the run the
+    same way; the sinks leave their files at their last complete line, a failed gallery save leaves the
+    one saved before, and :class:`OutputError` is raised naming the file.
+
     Returns:
         Number of frames processed.
+
+    Raises:
+        OutputError: an output could not be written for lack of space.
     """
     worker = SinkWorker(sink)
     n, last_save = 0, time.monotonic()
     terminate = None
+    full: OSError | None = None
     try:
         terminate = _TerminateAsInterrupt()
         for item in source:
@@ -268,9 +336,17 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
             if progress is not None:
                 progress(result)
             if gallery_path is not None and time.monotonic() - last_save >= save_every_s:
-                save_gallery(pipeline.gallery, gallery_path)
+                try:
+                    save_gallery(pipeline.gallery, gallery_path)
+                except OSError as e:
+                    full = disk_full_error(e)
+                    if full is None:
+                        raise
+                    full.filename = full.filename or str(gallery_path)
+                    break
                 last_save = time.monotonic()
-            if (max_frames is not None and n >= max_frames) or should_stop():
+            full = disk_full_error(worker.error)
+            if full is not None or (max_frames is not None and n >= max_frames) or should_stop():
                 break
     except KeyboardInterrupt as e:
         why = f"terminated ({e.args[0]})" if e.args and str(e.args[0]).startswith("SIG") else "interrupted"
@@ -286,12 +362,27 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
             camera, resolved = pipeline.finish()
             if resolved and hasattr(sink, "resolve"):
                 sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+            full = full or disk_full_error(worker.error)
             close = getattr(sink, "close", None)
             if close is not None:
-                close()  # flushes what the sinks still hold (the relabelling waits for decisions)
+                try:
+                    close()  # flushes what the sinks still hold (the relabelling waits for decisions)
+                except Exception as e:  # noqa: BLE001 - a full disk is reported below, naming the file
+                    full = full or disk_full_error(e)
+                    if disk_full_error(e) is None:
+                        raise
             if gallery_path is not None:
-                save_gallery(pipeline.gallery, gallery_path)
+                try:
+                    save_gallery(pipeline.gallery, gallery_path)
+                except OSError as e:
+                    if disk_full_error(e) is None:
+                        raise
+                    if full is None:
+                        full = disk_full_error(e)
+                        full.filename = full.filename or str(gallery_path)
         finally:
             if terminate is not None:
                 terminate.restore()
+    if full is not None:
+        raise disk_full_message(full, gallery_path)
     return n

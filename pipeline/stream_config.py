@@ -125,11 +125,12 @@ class TrackerConfig(ConfigModel):
         appearance: ``colour``: the floor tracker also compares each detection's colour statistics (hue-
             saturation of upper and lower body, the person's pixels only) with the track's, so that a box
             of the person in front does not continue the track of someone passing behind (in the dark, or
-            without colour, it tracks on floor position and height alone); ``none``: never.
+            without colour, it tracks on floor position and height alone); ``colour+ir``: in the dark also
+            the contrast of garments in infrared (intensity relative to the person's median); ``none``: never.
     """
 
     kind: Literal["floor", "bytetrack"] = "floor"
-    appearance: Literal["colour", "none"] = "colour"
+    appearance: Literal["colour", "colour+ir", "none"] = "colour"
     lost_track_buffer: int = Field(30, ge=1)
     minimum_consecutive_frames: int = Field(2, ge=1)
     floor: FloorTrackerConfig = FloorTrackerConfig()

@@ -12,7 +12,16 @@ from reidstream.pipeline.stream_config import StreamConfig
 
 
 def _report(name: str, result: FrameResult, exc: Exception) -> None:
-    print(f"reid-stream: sink {name} failed on frame {result.index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    """Reports a failing sink; a full disk is raised on (the runner then stops the run: see
+    :func:`~reidstream.pipeline.runner.run`), the other failures only disable the sink after a few."""
+    from reidstream.pipeline.sinks.jsonl import is_disk_full
+
+    if not getattr(exc, "_reid_reported", False):
+        print(f"reid-stream: sink {name} failed on frame {result.index}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+    if is_disk_full(exc):
+        exc._reid_reported = True
+        raise exc
 
 
 def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,

@@ -138,6 +138,57 @@ def colour_histograms(rgb: np.ndarray, boxes: np.ndarray, depth_m: np.ndarray | 
     return out
 
 
+IR_BINS = 12
+IR_DIM = 2 * IR_BINS
+
+
+def ir_histograms(ir: np.ndarray, boxes: np.ndarray, depth_m: np.ndarray | None = None,
+                  distance: np.ndarray | None = None, window: float = 0.45, top: float = 2.4,
+                  min_pixels: int = 60) -> np.ndarray:
+    """Square-rooted histograms of infrared intensity relative to the person's median, upper and lower body
+    (``N x IR_DIM``): the contrast of garments in near infrared, which stays as the emitter's light falls off
+    with distance.
+
+    Args:
+        ir: ``H x W`` infrared image (uint8 or uint16) aligned with the boxes.
+        boxes: ``N x 4`` boxes in that image.
+        depth_m: Depth aligned to it in metres (0 = hole), to keep only the person's pixels.
+        distance: ``N`` person distances (m) for that depth window; NaN: no depth mask for that box.
+        window: Half-width of the depth window around the person (m).
+        top: Relative intensity of the last bin (brighter pixels fall into it).
+        min_pixels: A part with fewer pixels gives an all-zero half.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = np.zeros((len(b), IR_DIM), np.float32)
+    hgt, wid = ir.shape[:2]
+    for i, (x1, y1, x2, y2) in enumerate(b):
+        xa, xb = int(max(0, np.floor(x1))), int(min(wid, np.ceil(x2)))
+        parts = []
+        for ta, tb in _PARTS:
+            ya, yb = int(max(0, y1 + ta * (y2 - y1))), int(min(hgt, y1 + tb * (y2 - y1)))
+            if xb - xa < 2 or yb - ya < 2:
+                parts.append(None)
+                continue
+            values = ir[ya:yb, xa:xb].astype(np.float64)
+            mask = values > 0
+            if depth_m is not None and distance is not None and np.isfinite(distance[i]):
+                mask &= np.abs(depth_m[ya:yb, xa:xb] - distance[i]) <= window
+            parts.append(values[mask] if int(mask.sum()) >= min_pixels else None)
+        known = [v for v in parts if v is not None]
+        if not known:
+            continue
+        median = float(np.median(np.concatenate(known)))
+        if median <= 0:
+            continue
+        for k, v in enumerate(parts):
+            if v is None:
+                continue
+            hist, _ = np.histogram(np.minimum(v / median, top * 0.999), bins=IR_BINS, range=(0.0, top))
+            hist = hist / max(float(hist.sum()), 1e-9)
+            out[i, k * IR_BINS:(k + 1) * IR_BINS] = np.sqrt(hist) / np.sqrt(2.0)
+    return out
+
+
 def frame_cues(frame: Frame, detections: Detections, measures=None, lit: bool | None = True) -> TrackCues:
     """The cues of one frame's tracked detections (boxes in the colour/reference image).
 
@@ -166,4 +217,4 @@ def frame_cues(frame: Frame, detections: Detections, measures=None, lit: bool | 
                      measures.width_sigma, colour, bool(use_colour))
 
 
-__all__ = ["COLOUR_DIM", "TrackCues", "colour_histograms", "crop_quality", "frame_cues"]
+__all__ = ["COLOUR_DIM", "IR_DIM", "TrackCues", "colour_histograms", "crop_quality", "frame_cues", "ir_histograms"]

@@ -105,6 +105,12 @@ def format_summary(d: dict) -> str:
         lines.append("detectors   " + ", ".join(f"{k} {v} frames" for k, v in d["detectors"].items()))
     if d.get("frames_skipped"):
         lines.append(f"skipped     {d['frames_skipped']} frames of the source (missing or corrupt image files)")
+    if "frames_dropped" in d:
+        dropped = d["frames_dropped"]
+        why = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items() if v)
+        read = d.get("frames_read")
+        lines.append(f"source      {read if read is not None else '?'} frames read, {d.get('frames_processed', '?')} "
+                     f"processed, {sum(dropped.values())} dropped" + (f" ({why})" if why else ""))
     return "\n".join(lines)
 
 

@@ -146,7 +146,10 @@ class BufferedSource:
     (the reader waits: nothing is dropped; replay uses it). Dropped frames are
     counted in ``dropped`` and reported as ``on_event("dropped", {"name",
     "index", "dropped"})`` from the reader thread. An exception in the reader
-    is re-raised in the consumer after the frames read before it.
+    is re-raised in the consumer after the frames read before it. Every frame
+    the source yields is counted in ``read``; frames still buffered (or read)
+    when the buffer is closed are counted in ``discarded``; :meth:`counts` gives
+    them all, so that ``read = delivered + dropped + discarded``.
 
     Args:
         source: The source to read (its thread starts at :meth:`start` or the first iteration).
@@ -162,6 +165,9 @@ class BufferedSource:
                              f"got {maxsize!r}, {policy!r}")
         self.source, self.maxsize, self.policy, self.on_event = source, maxsize, policy, on_event
         self.dropped = 0
+        self.read = 0
+        self.delivered = 0
+        self.discarded = 0
         self._queue: deque[AnnotatedFrame] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -179,9 +185,11 @@ class BufferedSource:
     def _put(self, item: AnnotatedFrame) -> None:
         lost = None
         with self._cond:
+            self.read += 1
             while self.policy == "block" and len(self._queue) >= self.maxsize and not self._closed:
                 self._cond.wait()
             if self._closed:
+                self.discarded += 1
                 return
             if len(self._queue) >= self.maxsize:
                 lost = self._queue.popleft() if self.policy == "drop_oldest" else item
@@ -226,6 +234,7 @@ class BufferedSource:
                         raise error
                     return
                 item = self._queue.popleft()
+                self.delivered += 1
                 self._cond.notify_all()
             yield item
 
@@ -233,12 +242,28 @@ class BufferedSource:
         """Stops the reader: closes the source, wakes every waiter, joins the thread (up to ``timeout`` s)."""
         with self._cond:
             self._closed = True
+            self.discarded += len(self._queue)
             self._queue.clear()
             self._cond.notify_all()
         self.source.close()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    def counts(self) -> dict:
+        """What became of the frames of the source so far.
+
+        Returns:
+            ``read`` (frames the source yielded, plus those a real-time replay passed over because they
+            were late: the source's ``late``), ``delivered`` (handed to the consumer) and ``dropped``:
+            reason -> frames, ``buffer_full`` (dropped by ``drop_oldest`` / ``drop_newest``), ``realtime``
+            (passed over by real-time pacing) and ``at_stop`` (still buffered when the buffer was closed).
+            ``read = delivered + sum(dropped.values())`` once the buffer is closed.
+        """
+        with self._cond:
+            late = int(getattr(self.source, "late", 0) or 0)
+            return {"read": self.read + late, "delivered": self.delivered,
+                    "dropped": {"buffer_full": self.dropped, "realtime": late, "at_stop": self.discarded}}
 
     def __enter__(self) -> "BufferedSource":
         return self

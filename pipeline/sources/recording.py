@@ -67,7 +67,10 @@ class RecordingSource:
     Args:
         path: The recording directory.
         realtime: Pace playback at the recorded timestamps (default: as fast
-            as possible; frames are never dropped either way).
+            as possible, never dropping a frame). A frame whose time has passed
+            by more than one frame period when the replay reaches it (the reader
+            fell behind: slow decoding, or a consumer that blocks it) is passed
+            over without decoding and counted in ``late``.
         loop: Start again after the last frame; indices and timestamps keep
             increasing across passes.
         start: Skip this many frames at the start of each pass.
@@ -77,6 +80,7 @@ class RecordingSource:
 
     Attributes:
         skipped: The frames skipped so far (:class:`SkippedFrame`), in replay order.
+        late: Frames passed over so far by real-time pacing (``realtime=True``), for being late.
 
     Raises:
         SourceError: naming the file (and line), if ``recording.json`` is
@@ -96,6 +100,7 @@ class RecordingSource:
         self.realtime, self.loop, self.start, self.max_frames = realtime, loop, start, max_frames
         self.on_skip = on_skip
         self.skipped: list[SkippedFrame] = []
+        self.late = 0
         self._missing: list[SkippedFrame] = []  # frames with a missing file, reported when the replay reaches them
         self._entries = self._complete(self._read_index())
         self._closed = False
@@ -232,11 +237,15 @@ class RecordingSource:
                 if self._closed or (self.max_frames is not None and yielded >= self.max_frames):
                     return
                 self._report_missing(self._entries[pos].index)
+                ts = self._entries[pos].timestamp + ts_shift
+                if self.realtime and wall0 is not None and time.monotonic() - (wall0 + ts - ts0) > period:
+                    self.late += 1  # its time has passed: keep to the recorded pace
+                    pos += 1
+                    continue
                 images = self._load(pos)
                 if images is None:
                     continue  # skipped and removed: the next frame is now at ``pos``
                 e = self._entries[pos]
-                ts = e.timestamp + ts_shift
                 if self.realtime:
                     now = time.monotonic()
                     if wall0 is None:

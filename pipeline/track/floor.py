@@ -158,6 +158,13 @@ class FloorTracker:
             if c.box_scale_tolerance > 0 else None
         self.last_index = np.zeros(0, np.int64)
 
+    def reset_appearance(self) -> None:
+        """Forgets every track's running appearance, so that appearance vectors of another kind (another size)
+        may follow, e.g. infrared statistics once the light is off instead of colour statistics."""
+        for t in self._tracks:
+            t.appearance = None
+        self._appearance_dim = None
+
     @property
     def tracks(self) -> tuple[TrackState, ...]:
         """The live tracks (tentative ones included), read-only by convention."""

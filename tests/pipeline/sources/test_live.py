@@ -293,3 +293,25 @@ def test_azure_kinect_playback_logic_with_a_fake_pyk4a(monkeypatch, tmp_path):
         f = next(iter(src)).frame
     assert f.alignment is Alignment.UNALIGNED and f.depth.shape == (24, 32)
     assert f.stream_intrinsics[Modality.IR].fx == 25.0
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest", "block"])
+def test_buffer_counts_every_frame_read_as_delivered_or_dropped_by_reason(policy):
+    """A slow consumer that stops early: every frame read is delivered, dropped (buffer full) or left at stop."""
+    inner = FakeSource(40)
+    buf = BufferedSource(inner, maxsize=2, policy=policy)
+    delivered = 0
+    for _ in buf:
+        delivered += 1
+        time.sleep(0.002)
+        if delivered == 10:
+            break
+    buf.close()
+    c = buf.counts()
+    assert c["delivered"] == delivered >= 2
+    assert c["read"] == c["delivered"] + sum(c["dropped"].values()) and c["read"] >= delivered
+    assert c["dropped"]["realtime"] == 0
+    if policy == "block":
+        assert delivered == 10 and c["dropped"]["buffer_full"] == 0 and c["dropped"]["at_stop"] <= 3
+    else:
+        assert c["dropped"]["buffer_full"] > 0

@@ -287,3 +287,18 @@ def test_simulated_people_meeting_are_not_swapped(turn_back, capsys):
     with capsys.disabled():
         swapped = any(len(p) > 1 for p in byte.values())
         print(f"\n  ByteTrack on the same scene: {'SWAPS' if swapped else 'no swap'} (tracks -> people {byte})")
+
+
+def test_appearance_of_another_kind_after_reset_appearance():
+    tracker = FloorTracker()
+    dets, measures = frame([(0.0, 3.0, 1.7), (1.0, 4.0, 1.6)], 0)
+    tracker.update(dets, 0.0, measures, np.eye(2, 4))
+    first = tracker.update(dets, 0.1, measures, np.eye(2, 4))
+    assert len(first) == 2
+    with pytest.raises(ValueError, match="appearance"):
+        tracker.update(dets, 0.2, measures, np.eye(2, 6))
+    tracker.reset_appearance()  # the light went off: infrared statistics from now on
+    assert all(t.appearance is None for t in tracker.tracks)
+    again = tracker.update(dets, 0.3, measures, np.eye(2, 6)[::-1])
+    assert sorted(again.track_ids.tolist()) == sorted(first.track_ids.tolist())  # the tracks go on
+    assert all(t.appearance is not None and t.appearance.shape == (6,) for t in tracker.tracks)
