@@ -15,9 +15,7 @@ from reidstream.pipeline.app import DEFAULT_BUNDLE, synthetic_bundle_warning
 from reidstream.pipeline.bundle import load_bundle
 from reidstream.pipeline.cli import EXIT_SKIPPED, stream_main, stream_parser
 from reidstream.pipeline.config import config_from_mapping, load_config
-from reidstream.pipeline.recording import RecordingWriter, record
-from reidstream.pipeline.sim.config import SimConfig
-from reidstream.pipeline.sources.sim import SimSource
+from reidstream.pipeline.recording import RecordingWriter
 from reidstream.pipeline.stream_config import StreamConfig
 from reidstream.pipeline.types import Frame, Intrinsics
 
@@ -47,12 +45,9 @@ def camera_recording(path: Path, frames: int = 3) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sim_recording(tmp_path_factory) -> Path:
+def sim_recording(make_sim_recording) -> Path:
     """Six frames of the simulated camera with ground truth (a recording of the simulator)."""
-    cfg = config_from_mapping(SimConfig, {"seed": 3, "modalities": ["rgb", "depth"], "crowd": {"people": 2}}, "<test>")
-    path = tmp_path_factory.mktemp("rec") / "sim"
-    record(SimSource.from_config(cfg, max_frames=6), path, max_frames=6)
-    return path
+    return make_sim_recording(6, seed=3, people=2)
 
 
 def test_colour_only_video_with_the_default_bundle_is_refused_at_start(tmp_path, capsys):

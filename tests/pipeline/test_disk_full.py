@@ -15,24 +15,17 @@ from pathlib import Path
 import pytest
 
 from reidstream.pipeline.cli import EXIT_ERROR, stream_main
-from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.gallery import load_gallery
-from reidstream.pipeline.recording import record
 from reidstream.pipeline.score import main as score_main
-from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sinks import jsonl
 from reidstream.pipeline.sinks.jsonl import LineFile, open_text_output
-from reidstream.pipeline.sources.sim import SimSource
 
 LOGS = ("events.jsonl", "tracks.txt", "gt.txt", "frames.jsonl")
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-    cfg = config_from_mapping(SimConfig, {"seed": 4, "modalities": ["rgb", "depth"], "crowd": {"people": 3}}, "<t>")
-    path = tmp_path_factory.mktemp("rec") / "sim"
-    record(SimSource.from_config(cfg, max_frames=24), path, max_frames=24)
-    return path
+def recording(make_sim_recording) -> Path:
+    return make_sim_recording(24, seed=4, people=3)
 
 
 def assert_well_formed(out: Path) -> None:
