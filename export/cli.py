@@ -97,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     _data_args(v, limit=200)
     v.add_argument("--topk", type=int, default=5)
     v.add_argument("--min-cosine", type=float, help="fail below this cosine (default per precision: fp32 0.9999)")
-    v.add_argument("--min-topk", type=float, help="fail below this fraction of identical top-k lists (fp32: 1.0)")
+    v.add_argument("--min-topk", type=float, help="fail below this fraction of top-k lists identical up to ties "
+                   "(fp32: 1.0)")
     v.add_argument("--device", default="cpu")
     v.add_argument("--json", type=Path, help="also write the figures to this JSON file")
 
@@ -214,6 +215,9 @@ def _cmd_verify(a: argparse.Namespace) -> int:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     print("verify: PASS" if report.ok else "verify: FAIL (a figure is below its threshold)")
+    for f in report.files:
+        if not f.ok:
+            print(f"verify: {f.path}: {f.reason}")
     return 0 if report.ok else 1
 
 

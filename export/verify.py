@@ -9,8 +9,19 @@ crops; the check reports
   k nearest gallery crops of each other modality of the space (or of the same
   modality, self excluded, for a one-modality model) must come out identical,
   in the same order, as under PyTorch,
+* the norm of each embedding, where the manifest says the output is L2-normalised,
 
-and fails when the minimum cosine or the agreement falls below its threshold.
+and fails when the minimum cosine or the agreement falls below its threshold, or an
+output said to be normalised is not.
+
+Near-ties: on a model whose embeddings are close to chance (a tiny or early model,
+cross-modal directions) many gallery distances are nearly equal, and a difference of
+1e-7 between runtimes legitimately swaps them. The agreement is therefore reported
+twice: ``identical`` (raw: the lists are the same, index for index) and
+``identical_tol`` (tolerance-aware: at every rank, the item the runtime put there has
+a reference cosine distance within :data:`DEFAULT_DISTANCE_TOL` of the reference's
+item at that rank, so only swaps of items whose distances really differ count). The
+threshold applies to the tolerance-aware figure.
 """
 
 from __future__ import annotations
@@ -26,7 +37,13 @@ from reidstream.pipeline.embed import open_embedder
 
 DEFAULT_MIN_COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
 DEFAULT_MIN_TOPK = {"fp32": 1.0, "fp16": 0.9, "int8": 0.7}
-"""Per precision: the threshold of the minimum cosine and of the top-k agreement."""
+"""Per precision: the threshold of the minimum cosine and of the (tolerance-aware) top-k agreement."""
+DEFAULT_DISTANCE_TOL = {"fp32": 1e-5, "fp16": 1e-3, "int8": 1e-2}
+"""Per precision: numeric tolerance on cosine distances (absolute, and relative to the distance, whichever
+is larger). Two gallery items whose reference distances to a query differ by no more than this are ties
+for the top-k agreement: fp32 runtimes differ by ~1e-7, fp16 by ~1e-4, int8 by ~1e-3."""
+DEFAULT_NORM_TOL = {"fp32": 1e-3, "fp16": 1e-2, "int8": 5e-2}
+"""Per precision: largest allowed ``| ||e|| - 1 |`` of an embedding whose manifest entry says ``normalized``."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,36 @@ def topk_lists(query: np.ndarray, gallery: np.ndarray, k: int, exclude_self: boo
     return np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
 
+def topk_agreement(ref_query: np.ndarray, ref_gallery: np.ndarray, query: np.ndarray, gallery: np.ndarray,
+                   k: int, *, tol: float, exclude_self: bool = False) -> tuple[float, float, int]:
+    """Raw and tolerance-aware agreement of a runtime's top-k lists with the reference's.
+
+    Args:
+        ref_query: Reference (PyTorch) query embeddings, ``Q x D``.
+        ref_gallery: Reference gallery embeddings, ``G x D``.
+        query: The runtime's query embeddings (same rows).
+        gallery: The runtime's gallery embeddings (same rows).
+        k: Length of the lists.
+        tol: Cosine-distance tolerance (absolute, or relative to the distance, whichever is larger);
+            reordered items whose reference distances differ by no more than this are ties.
+        exclude_self: Query and gallery are the same set; each query's own row is left out.
+
+    Returns:
+        ``(raw, tolerant, k)``: the fraction of queries whose lists are identical index for index,
+        the fraction whose lists agree up to ties, and the list length used.
+    """
+    a = topk_lists(ref_query, ref_gallery, k, exclude_self)
+    b = topk_lists(query, gallery, k, exclude_self)
+    raw = np.all(a == b, axis=1)
+    dist = 1.0 - ref_query @ ref_gallery.T
+    if exclude_self:
+        np.fill_diagonal(dist, np.inf)
+    rows = np.arange(len(a))[:, None]
+    da, db = dist[rows, a], dist[rows, b]
+    close = np.abs(da - db) <= np.maximum(tol, tol * np.abs(da))
+    return float(np.mean(raw)), float(np.mean(raw | np.all(close, axis=1))), a.shape[1]
+
+
 @dataclass(frozen=True)
 class FileParity:
     """Cosine agreement of one exported file with its PyTorch reference."""
@@ -87,10 +134,13 @@ class FileParity:
     cos_mean: float
     max_abs_diff: float
     threshold: float
+    norm_max_dev: float = 0.0
+    norm_tol: float = float("inf")
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.cos_min >= self.threshold
+        return self.cos_min >= self.threshold and self.norm_max_dev <= self.norm_tol
 
 
 @dataclass(frozen=True)
@@ -106,10 +156,12 @@ class RankingParity:
     k: int
     identical: float
     threshold: float
+    identical_tol: float = -1.0
+    tolerance: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.identical >= self.threshold
+        return (self.identical_tol if self.identical_tol >= 0 else self.identical) >= self.threshold
 
 
 @dataclass(frozen=True)
@@ -124,30 +176,39 @@ class VerifyReport:
         return bool(self.files) and all(f.ok for f in self.files) and all(r.ok for r in self.rankings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "files": [dict(asdict(f), ok=f.ok) for f in self.files],
+        files = [{k: (None if v == float("inf") else v) for k, v in dict(asdict(f), ok=f.ok).items()}
+                 for f in self.files]
+        return {"ok": self.ok, "files": files,
                 "rankings": [dict(asdict(r), ok=r.ok) for r in self.rankings]}
 
     def table(self) -> str:
         """The figures as a plain-text table."""
         lines = [f"{'model':<12} {'modality':<8} {'runtime':<16} {'crops':>5} {'cos min':>10} {'cos mean':>10} "
-                 f"{'max |diff|':>10}  {'threshold':>9}  result"]
+                 f"{'max |diff|':>10} {'|norm-1|':>9}  {'threshold':>9}  result"]
         for f in self.files:
             lines.append(f"{f.model:<12} {f.modality:<8} {f.runtime + '/' + f.precision:<16} {f.crops:>5} "
-                         f"{f.cos_min:>10.7f} {f.cos_mean:>10.7f} {f.max_abs_diff:>10.2e}  {f.threshold:>9.4f}  {'ok' if f.ok else 'FAIL'}")
+                         f"{f.cos_min:>10.7f} {f.cos_mean:>10.7f} {f.max_abs_diff:>10.2e} {f.norm_max_dev:>9.1e}  "
+                         f"{f.threshold:>9.4f}  {'ok' if f.ok else 'FAIL: ' + f.reason}")
         lines.append("")
-        lines.append(f"{'model':<12} {'query -> gallery':<18} {'runtime':<16} {'queries':>7} {'top-k identical':>16}  "
-                     f"{'threshold':>9}  result")
+        lines.append(f"{'model':<12} {'query -> gallery':<18} {'runtime':<16} {'queries':>7} {'top-k identical':>16} "
+                     f"{'up to ties':>10} {'tie tol':>8}  {'threshold':>9}  result")
         for r in self.rankings:
+            tol = r.identical_tol if r.identical_tol >= 0 else r.identical
             lines.append(f"{r.model:<12} {r.query + ' -> ' + r.gallery:<18} {r.runtime + '/' + r.precision:<16} "
-                         f"{r.queries:>7} {'top-' + str(r.k) + ' ' + format(100 * r.identical, '.1f') + '%':>16}  "
+                         f"{r.queries:>7} {'top-' + str(r.k) + ' ' + format(100 * r.identical, '.1f') + '%':>16} "
+                         f"{format(100 * tol, '.1f') + '%':>10} {r.tolerance:>8.0e}  "
                          f"{100 * r.threshold:>8.1f}%  {'ok' if r.ok else 'FAIL'}")
+        lines.append("")
+        lines.append("top-k identical: raw, index for index; up to ties: swaps of items whose reference cosine "
+                     "distances differ by <= tie tol are not counted (the threshold applies to this figure)")
         return "\n".join(lines)
 
 
 def verify_bundle(bundle: Bundle, crops: Mapping[str, Mapping[str, CropSet]], *, k: int = 5,
                   min_cosine: float | None = None, min_topk: float | None = None, device: str = "cpu",
                   runtimes: Sequence[str] = ("onnx", "tensorrt"),
-                  progress: Callable[[str], None] | None = None) -> VerifyReport:
+                  progress: Callable[[str], None] | None = None,
+                  distance_tol: float | None = None) -> VerifyReport:
     """Compares every exported embedder of ``bundle`` with its PyTorch reference.
 
     Args:
@@ -155,7 +216,8 @@ def verify_bundle(bundle: Bundle, crops: Mapping[str, Mapping[str, CropSet]], *,
         crops: Model id -> modality -> crops to embed (models without crops are an error).
         k: Length of the compared rankings.
         min_cosine: Threshold of the minimum cosine (None: :data:`DEFAULT_MIN_COSINE` per precision).
-        min_topk: Threshold of the fraction of identical top-k lists (None: :data:`DEFAULT_MIN_TOPK`).
+        min_topk: Threshold of the fraction of top-k lists identical up to ties (None: :data:`DEFAULT_MIN_TOPK`).
+        distance_tol: Cosine-distance tolerance of ties (None: :data:`DEFAULT_DISTANCE_TOL` per precision).
         device: Device of the reference and ONNX Runtime (``cpu``/``cuda``); TensorRT always runs on CUDA.
         runtimes: Runtimes to check; TensorRT files are skipped (with a message) where TensorRT is absent.
         progress: Called with one-line status messages.
@@ -191,15 +253,47 @@ def verify_bundle(bundle: Bundle, crops: Mapping[str, Mapping[str, CropSet]], *,
                 cos = np.sum(got[m] * ref[m], axis=1) / np.maximum(
                     np.linalg.norm(got[m], axis=1) * np.linalg.norm(ref[m], axis=1), 1e-12)
                 thr = DEFAULT_MIN_COSINE[precision] if min_cosine is None else min_cosine
+                norm_tol = DEFAULT_NORM_TOL[precision] if e.output.normalized else float("inf")
+                dev = float(np.abs(np.linalg.norm(got[m], axis=1) - 1.0).max()) if e.output.normalized else 0.0
+                reason = _file_reason(bundle, e, sets[m], ref[m], float(cos.min()), thr, dev, norm_tol, device)
                 files.append(FileParity(model.id, m, runtime, precision, e.path, len(cos), float(cos.min()),
-                                        float(cos.mean()), float(np.abs(got[m] - ref[m]).max()), thr))
+                                        float(cos.mean()), float(np.abs(got[m] - ref[m]).max()), thr, dev,
+                                        norm_tol, reason))
             thr = DEFAULT_MIN_TOPK[precision] if min_topk is None else min_topk
+            tol = DEFAULT_DISTANCE_TOL[precision] if distance_tol is None else distance_tol
             for q, g in _directions(sorted(got)):
-                a = topk_lists(ref[q], ref[g], k, exclude_self=q == g)
-                b = topk_lists(got[q], got[g], k, exclude_self=q == g)
-                same = float(np.mean(np.all(a == b, axis=1)))
-                rankings.append(RankingParity(model.id, q, g, runtime, precision, len(a), a.shape[1], same, thr))
+                nq, ng = _unit(got[q]), _unit(got[g])
+                raw, tolerant, kk = topk_agreement(_unit(ref[q]), _unit(ref[g]), nq, ng, k, tol=tol,
+                                                   exclude_self=q == g)
+                rankings.append(RankingParity(model.id, q, g, runtime, precision, len(nq), kk, raw, thr,
+                                              tolerant, tol))
     return VerifyReport(tuple(files), tuple(rankings))
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _file_reason(bundle: Bundle, entry: EmbedderFile, crops: CropSet, ref: np.ndarray, cos_min: float,
+                 threshold: float, norm_dev: float, norm_tol: float, device: str) -> str:
+    """Why one file fails ("" when it does not): unnormalised output, swapped colour order, other mismatch."""
+    why = []
+    if norm_dev > norm_tol:
+        why.append(f"output is not L2-normalised (max |norm - 1| = {norm_dev:.2e} > {norm_tol:.0e}) although the "
+                   f"manifest says output.normalized = true")
+    if cos_min < threshold:
+        hint = ("embeddings differ from PyTorch on the same crops: the file was exported from a different network "
+                "or with a different preprocessing baked in (mean/std, input scaling)")
+        if entry.input.channels == 3:
+            emb = open_embedder(bundle, entry, "cuda" if entry.runtime == "tensorrt" else device)
+            x = np.stack([emb.preprocess(c) for c in crops.crops])[:, ::-1]
+            flipped = emb.embed_batch(np.ascontiguousarray(x))
+            fc = np.sum(_unit(flipped) * _unit(ref), axis=1)
+            if float(fc.min()) >= threshold:
+                hint = (f"colour order swapped: the file matches PyTorch only when its input channels are reversed "
+                        f"(RGB vs BGR; manifest says {entry.input.colour_order})")
+        why.append(f"cos min {cos_min:.6f} < {threshold}: {hint}")
+    return "; ".join(why)
 
 
 def _directions(modalities: Sequence[str]) -> list[tuple[str, str]]:

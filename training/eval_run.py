@@ -131,7 +131,9 @@ def _write_outputs(out_dir: str | Path | None, table: str, payload: dict[str, An
         return
     out = Path(out_dir)
     write_json(out / "metrics.json", payload)
-    plot_cmc(out / "cmc.png", {n: r["cmc"] for n, r in payload["results"].items()}, title=title)
+    res = payload["results"]
+    chance = {n: r["chance"]["cmc"] for n, r in res.items() if isinstance(r.get("chance"), dict)} or None
+    plot_cmc(out / "cmc.png", {n: r["cmc"] for n, r in res.items()}, title=title, chance=chance)
     (out / "table.txt").write_text(table + "\n")
 
 

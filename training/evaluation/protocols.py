@@ -102,7 +102,12 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
         ``{"query", "gallery", "num_query", "num_gallery", "num_identities"`` (gallery
         identities), ``"num_skipped_queries"`` (no admissible true match), ``"repeats",
         "metric", "ties", "max_per_identity", "seed", "rank-k": {"mean", "std", "values"}, ...,
-        "mAP": {...}, "cmc": [mean curve in %]}``; std is over repeats (ddof 0).
+        "mAP": {...}, "cmc": [mean curve in %], "chance": {"mAP", "cmc"}}``; std is over repeats
+        (ddof 0); the mAP has one value when nobody has more than ``max_per_identity`` gallery images
+        (nothing is drawn at random, so there is no spread). ``"chance"`` is the level of an embedding that carries no identity: its CMC is exact
+        for the single-gallery-shot draw (one true match among ``G`` admissible identities: rank-k =
+        k / G, averaged over queries), its mAP is measured with random distances on the same gallery
+        composition (same exclusions, same ``max_per_identity`` draws).
 
     Raises:
         ValueError: On bad arguments or if no query has an admissible true match.
@@ -120,9 +125,12 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
     rank_table = single_gallery_shot_ranks(dist, query.pids, gallery.pids, exclude=exclude, repeats=repeats,
                                            rng=cmc_rng, ties=ties)
     cmc = 100.0 * cmc_from_ranks(rank_table, max_rank)
+    # Without more than max_per_identity images of anyone there is nothing to draw: one mAP, no spread to report.
+    _, per_id = np.unique(gallery.pids, return_counts=True)
+    drawn = max_per_identity is not None and int(per_id.max(initial=0)) > max_per_identity
     maps = 100.0 * mean_average_precision(dist, query.pids, gallery.pids, exclude=exclude,
-                                          max_per_identity=max_per_identity, repeats=repeats, rng=map_rng,
-                                          ties=ties)
+                                          max_per_identity=max_per_identity, repeats=repeats if drawn else 1,
+                                          rng=map_rng, ties=ties)
     result = {
         "query": query.modality,
         "gallery": gallery.modality,
@@ -140,7 +148,27 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
         result[f"rank-{k}"] = _stats(cmc[:, k - 1])
     result["mAP"] = _stats(maps)
     result["cmc"] = [float(v) for v in cmc.mean(axis=0)]
+    result["chance"] = _chance(query, gallery, exclude, max_per_identity, max_rank, repeats, seed)
     return result
+
+
+def _chance(query: FeatureSet, gallery: FeatureSet, exclude: np.ndarray, max_per_identity: int | None,
+            max_rank: int, repeats: int, seed: int) -> dict:
+    """Chance CMC (exact, single-gallery-shot) and mAP (random distances) of one scenario, in %."""
+    admissible = ~exclude
+    gpids = np.unique(gallery.pids)
+    # identities with an admissible gallery image, per query; a query counts only with its own among them
+    has = np.stack([(admissible & (gallery.pids[None, :] == p)).any(axis=1) for p in gpids], axis=1)
+    own = has[np.arange(len(query)), np.searchsorted(gpids, query.pids).clip(0, len(gpids) - 1)] \
+        & np.isin(query.pids, gpids)
+    n = has.sum(axis=1)[own].astype(float)
+    k = np.arange(1, max_rank + 1, dtype=float)
+    cmc = np.minimum(k[None, :] / n[:, None], 1.0).mean(axis=0) if len(n) else np.zeros(max_rank)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    rand = rng.random(exclude.shape)
+    maps = mean_average_precision(rand, query.pids, gallery.pids, exclude=exclude, max_per_identity=max_per_identity,
+                                  repeats=max(1, min(int(repeats), 10)), rng=rng)
+    return {"mAP": float(100.0 * np.mean(maps)), "cmc": [float(100.0 * v) for v in cmc]}
 
 
 def single_modal_evaluation(fs: FeatureSet, **kw) -> dict:
@@ -206,7 +234,7 @@ def aggregate(results: Sequence[dict]) -> dict:
     metrics = [k for k, v in first.items() if isinstance(v, Mapping) and "values" in v]
     out: dict = {"folds": len(results)}
     for k in first:
-        if k not in metrics and k != "cmc":
+        if k not in metrics and k not in ("cmc", "chance"):
             per = [r.get(k) for r in results]
             out[k] = per[0] if all(v == per[0] for v in per) else per
     for k in metrics:
@@ -215,6 +243,9 @@ def aggregate(results: Sequence[dict]) -> dict:
         pooled = _stats(np.concatenate([np.asarray(r[k]["values"], dtype=float) for r in results]))
         pooled["fold_means"] = [float(r[k]["mean"]) for r in results]
         out[k] = pooled
+    if all(isinstance(r.get("chance"), Mapping) for r in results):
+        out["chance"] = {"mAP": float(np.mean([r["chance"]["mAP"] for r in results])),
+                         "cmc": [float(v) for v in np.mean([r["chance"]["cmc"] for r in results], axis=0)]}
     if "cmc" in first:
         curves = [np.asarray(r.get("cmc", []), dtype=float) for r in results]
         if any(c.shape != curves[0].shape for c in curves):

@@ -1,7 +1,11 @@
 """Reports of protocol results: tables shaped like Hafner et al., CVIU 2022, Tables 1-5, JSON and CMC plots.
 
 Tables have one row per scenario and one ``"<metric> (%)"`` column per metric, with cells
-``"mean ± std"`` (one decimal) and ``"n/a"`` where a scenario lacks the metric.
+``"mean ± std"`` (one decimal) and ``"n/a"`` where a scenario lacks the metric. The ``±`` is shown
+only where the std was measured over more than one value (random gallery draws, pooled over
+folds); a table with any ``±`` ends with a line saying over how many values it is taken. Where the
+results carry a ``"chance"`` level (see :func:`.protocols.hafner_protocol`), a ``chance mAP (%)``
+column follows.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def format_table(results: Mapping[str, Mapping], *, title: str, metrics: Sequenc
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     rule = "-" * len(line(header))
-    return "\n".join([str(title), rule, line(header), rule, *(line(r) for r in rows), rule]) + "\n"
+    return "\n".join([str(title), rule, line(header), rule, *(line(r) for r in rows), rule,
+                      *_spread_note(results, metrics)]) + "\n"
 
 
 def format_markdown_table(results: Mapping[str, Mapping], *, title: str, metrics: Sequence[str] = _METRICS) -> str:
@@ -67,7 +72,8 @@ def write_json(path: str | os.PathLike, payload) -> Path:
     return atomic_write_text(path, text)
 
 
-def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, title: str = "CMC") -> Path:
+def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, title: str = "CMC",
+             chance: Mapping[str, Sequence[float]] | None = None) -> Path:
     """Writes a PNG of CMC curves: rank 1..N on x, matching rate (%) on y, one line per scenario.
 
     Uses matplotlib's Agg canvas directly (no pyplot, no global backend change).
@@ -76,9 +82,36 @@ def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, 
         path: Destination PNG; parent folders are created.
         curves: Matching rates in percent by scenario name, e.g. the ``"cmc"`` of results.
         title: Plot title.
+        chance: Chance CMC curves (%) by scenario name (the results' ``"chance"["cmc"]``), drawn
+            dashed; equal curves are drawn once.
 
     Returns:
         The destination path.
+
+    Raises:
+        ValueError: If ``curves`` is empty or a curve is not a non-empty finite 1-D sequence.
+        ImportError: If matplotlib is not installed.
+    """
+    if not curves:
+        raise ValueError("curves: expected at least one named curve, got none")
+    fig = cmc_figure(curves, title=title, chance=chance)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def cmc_figure(curves: Mapping[str, Sequence[float]], *, title: str = "CMC",
+               chance: Mapping[str, Sequence[float]] | None = None):
+    """The matplotlib ``Figure`` of :func:`plot_cmc` (integer rank ticks, dashed chance curves).
+
+    Args:
+        curves: Matching rates in percent by scenario name.
+        title: Plot title.
+        chance: Chance CMC curves (%) by scenario name, or None.
+
+    Returns:
+        A ``matplotlib.figure.Figure`` on an Agg canvas.
 
     Raises:
         ValueError: If ``curves`` is empty or a curve is not a non-empty finite 1-D sequence.
@@ -95,6 +128,7 @@ def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError("plot_cmc needs matplotlib: pip install reid-stream[train]") from exc
     fig = Figure(figsize=(6.0, 4.5), dpi=100)
@@ -102,8 +136,19 @@ def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, 
     ax = fig.add_subplot(1, 1, 1)
     for name, a in data.items():
         ax.plot(np.arange(1, len(a) + 1), a, marker="o", markersize=3, label=name)
+    drawn: list[np.ndarray] = []
+    for name, c in (chance or {}).items():
+        a = np.asarray(c, dtype=float)
+        if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
+            raise ValueError(f"chance[{name!r}]: expected a non-empty finite 1-D sequence, got shape {a.shape}")
+        if any(len(d) == len(a) and np.allclose(d, a) for d in drawn):
+            continue
+        drawn.append(a)
+        label = "chance" if len(chance) == 1 else f"chance ({name})"
+        ax.plot(np.arange(1, len(a) + 1), a, linestyle="--", color="gray", linewidth=1, label=label)
     longest = max(len(a) for a in data.values())
     ax.set_xlim(1, max(longest, 2))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, 100)
     ax.set_xlabel("Rank")
     ax.set_ylabel("Matching rate (%)")
@@ -111,10 +156,7 @@ def plot_cmc(path: str | os.PathLike, curves: Mapping[str, Sequence[float]], *, 
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return fig
 
 
 def _cells(results: Mapping[str, Mapping], metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -126,7 +168,35 @@ def _cells(results: Mapping[str, Mapping], metrics: Sequence[str]) -> tuple[list
     header = ["Scenario"] + [f"{m} (%)" for m in metrics]
     rows = [[str(name)] + [_cell(res.get(m) if isinstance(res, Mapping) else None) for m in metrics]
             for name, res in results.items()]
+    if any(_chance_map(r) is not None for r in results.values()):
+        header.append("chance mAP (%)")
+        for row, res in zip(rows, results.values()):
+            c = _chance_map(res)
+            row.append("n/a" if c is None else f"{c:.1f}")
     return header, rows
+
+
+def _chance_map(res) -> float | None:
+    c = res.get("chance") if isinstance(res, Mapping) else None
+    v = c.get("mAP") if isinstance(c, Mapping) else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _spread_note(results: Mapping[str, Mapping], metrics: Sequence[str]) -> list[str]:
+    """The line saying over what the ``±`` is taken (none when no cell shows one)."""
+    counts = sorted({len(v["values"]) for r in results.values() if isinstance(r, Mapping) for m in metrics
+                     for v in [r.get(m)] if isinstance(v, Mapping) and "values" in v and _has_spread(v)})
+    if not counts:
+        return []
+    n = "/".join(map(str, counts))
+    folds = {r.get("folds") for r in results.values() if isinstance(r, Mapping)} - {None}
+    over = f", pooled over {'/'.join(map(str, sorted(folds)))} fold(s)" if folds else ""
+    return [f"± = std over {n} values (random gallery draws or trials{over})"]
+
+
+def _has_spread(v: Mapping) -> bool:
+    values = v.get("values")
+    return not (isinstance(values, Sequence) and len(values) <= 1)
 
 
 def _cell(v) -> str:
@@ -134,7 +204,9 @@ def _cell(v) -> str:
         mean, std = v["mean"], v.get("std")
         if mean is None or not math.isfinite(mean):
             return "n/a"
-        return f"{mean:.1f}" if std is None or not math.isfinite(std) else f"{mean:.1f} ± {std:.1f}"
+        if std is None or not math.isfinite(std) or not _has_spread(v):
+            return f"{mean:.1f}"
+        return f"{mean:.1f} ± {std:.1f}"
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v):
         return f"{float(v):.1f}"
     return "n/a"

@@ -71,3 +71,32 @@ def test_plot_cmc_without_matplotlib(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"pip install reid-stream\[train\]"):
         plot_cmc(tmp_path / "cmc.png", {"a": [10.0, 20.0]})
+
+
+def test_one_value_prints_no_spread_and_the_chance_map_is_a_column():
+    one = {"Q:rgb G:depth": {"folds": 1, "mAP": {"mean": 11.0, "std": 0.0, "values": [11.0]},
+                             "chance": {"mAP": 9.3, "cmc": [12.5, 25.0]}}}
+    text = format_table(one, title="one fold", metrics=("mAP",))
+    assert "±" not in text and "11.0" in text and "chance mAP (%)" in text and "9.3" in text
+    many = {"Q:rgb G:depth": {"folds": 3, "mAP": {"mean": 11.0, "std": 1.5, "values": [9.5, 11.0, 12.5]}}}
+    text = format_table(many, title="three folds", metrics=("mAP",))
+    assert "11.0 ± 1.5" in text and "± = std over 3 values" in text and "3 fold(s)" in text
+
+
+def test_cmc_plot_has_integer_rank_ticks_and_a_chance_curve(tmp_path):
+    from reidstream.training.evaluation.report import cmc_figure
+
+    curves = {"Q:rgb G:depth": [20.0, 30.0, 45.0, 50.0, 60.0, 62.0, 70.0, 75.0, 80.0, 85.0]}
+    chance = {"Q:rgb G:depth": [100.0 * k / 8 for k in range(1, 11)]}
+    fig = cmc_figure(curves, chance=chance, title="t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 10]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all("." not in s for s in labels), labels
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert "chance" in lines and lines["chance"].get_linestyle() == "--"
+    assert np.allclose(lines["chance"].get_ydata(), chance["Q:rgb G:depth"])
+    path = plot_cmc(tmp_path / "cmc.png", curves, chance=chance)
+    assert cv2.imread(str(path)) is not None
