@@ -78,6 +78,7 @@ class Pipeline:
         t_body = time.perf_counter()
         # In the dark, auto-gain turns the colour image into noise: its crops would pollute the gallery.
         lit = getattr(self.detector, "colour_ok", None)
+        appearance = None
         if self.tracker is not None:
             appearance = self._appearance(frame, dets, measures, lit) if self.track_appearance else None
             dets = self.tracker.update(dets, frame.timestamp, measures=measures, appearance=appearance)
@@ -92,13 +93,16 @@ class Pipeline:
         dets = valid_boxes(dets, min_size=1.0, frame=frame)
         keep = (dets.boxes[:, 3] - dets.boxes[:, 1]) >= self.min_box_height
         dets = Detections(dets.boxes[keep], dets.scores[keep], dets.track_ids[keep], dets.modality, frame.index)
+        rows = np.array([row_of[int(t)] for t in dets.track_ids], np.int64)
         if measures is not None:
-            measures = measures.subset(np.array([row_of[int(t)] for t in dets.track_ids], np.int64))
+            measures = measures.subset(rows)
+        # the colour statistics the tracker was given are the cues' own (same boxes, same depth window)
+        colour = appearance[rows] if appearance is not None and self._appearance_kind == "colour" else None
         t2 = time.perf_counter()
         mods = [m for m in frame.modalities
                 if m.value in self.embed.modalities and not (m.value == "rgb" and lit is False)]
         crops = cut_crops(frame, self._due(dets, frame.index), mods)
-        cues = frame_cues(frame, dets, measures, lit)
+        cues = frame_cues(frame, dets, measures, lit, colour=colour)
         t3 = time.perf_counter()
         observations = self.embed(crops)
         t4 = time.perf_counter()

@@ -189,7 +189,8 @@ def ir_histograms(ir: np.ndarray, boxes: np.ndarray, depth_m: np.ndarray | None 
     return out
 
 
-def frame_cues(frame: Frame, detections: Detections, measures=None, lit: bool | None = True) -> TrackCues:
+def frame_cues(frame: Frame, detections: Detections, measures=None, lit: bool | None = True, *,
+               colour: np.ndarray | None = None) -> TrackCues:
     """The cues of one frame's tracked detections (boxes in the colour/reference image).
 
     Args:
@@ -198,18 +199,22 @@ def frame_cues(frame: Frame, detections: Detections, measures=None, lit: bool | 
         measures: Their :class:`~reidstream.pipeline.body.measure.BodyMeasures` (rows follow
             ``detections``), or None without depth.
         lit: Whether the colour image is usable; None (unknown) counts as usable when there is colour.
+        colour: Their :func:`colour_histograms`, when already computed (rows follow ``detections``).
     """
     n = len(detections)
     w, h = frame.size
     dist = None if measures is None else np.asarray(measures.distance, np.float64)
     quality = crop_quality(detections.boxes, (w, h), dist)
     use_colour = frame.rgb is not None and lit is not False
-    colour = None
-    if use_colour:
+    if use_colour and colour is not None:
+        colour = np.asarray(colour, np.float32).reshape(n, COLOUR_DIM)
+    elif use_colour:
         depth = None
         if frame.depth is not None and frame.alignment is Alignment.ALIGNED_TO_COLOR and dist is not None:
             depth = frame.depth_metres()
         colour = colour_histograms(frame.rgb, detections.boxes, depth, dist)
+    else:
+        colour = None
     if measures is None:
         nan, inf = np.full(n, np.nan), np.full(n, np.inf)
         return TrackCues(detections.track_ids, quality, nan, inf, nan, inf, colour, bool(use_colour))

@@ -153,3 +153,40 @@ def test_no_appearance_in_the_dark():
     for item in dark:
         pipe.process(item)
     assert any(n for n, _ in spy.given) and all(shape is None for _, shape in spy.given)
+
+
+class SpyGallery:
+    """The real gallery, recording the cues of each frame."""
+
+    def __init__(self, gallery) -> None:
+        self.gallery = gallery
+        self.cues: list = []
+
+    def match(self, observations, timestamp, cues=None):
+        self.cues.append(cues)
+        return self.gallery.match(observations, timestamp, cues)
+
+    def __getattr__(self, name):
+        return getattr(self.gallery, name)
+
+
+@pytest.mark.parametrize("body", [True, False])
+def test_colour_cues_are_those_the_tracker_was_given(frames, body):
+    """The colour statistics computed for the tracker serve as the frame's colour cues: computed once, same values."""
+    from reidstream.pipeline.gallery.cues import colour_histograms
+
+    cfg = load_config(StreamConfig, None, ["tracker.appearance=colour"])
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    spy = SpyGallery(Gallery(calibration_of(bundle)))
+    pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), EmbedStage.from_bundle(bundle), spy,
+                    body=build_body(cfg) if body else None, track_appearance="colour", embed_every=3)
+    results = [pipe.process(item) for item in frames[:8]]
+    checked = 0
+    for r, cues in zip(results, spy.cues):
+        if not len(r.detections):
+            continue
+        assert cues.colour is not None and (cues.track_ids == r.detections.track_ids).all()
+        if not body:  # without body measures there is no depth window: recompute from the boxes alone
+            np.testing.assert_allclose(cues.colour, colour_histograms(r.frame.rgb, r.detections.boxes), atol=1e-6)
+            checked += 1
+    assert body or checked
