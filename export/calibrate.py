@@ -61,11 +61,11 @@ def sim_recordings(seeds: Sequence[int], frames: int, population_seed: int, work
 
 def front_end(bundle: Bundle, overrides: Sequence[str] = ()):
     """The live pipeline's stages up to the gallery (detector, body meter, tracker, embedders), as configured."""
-    from reidstream.pipeline.app import build_detector, build_tracker, pipeline_options
+    from reidstream.pipeline.app.stream import build_detector, build_tracker, pipeline_options
     from reidstream.pipeline.config import load_config
     from reidstream.pipeline.embed.stage import EmbedStage
     from reidstream.pipeline.runner import Pipeline
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     cfg = load_config(StreamConfig, None, list(overrides))
     embed = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)

@@ -6,7 +6,7 @@ borders, occluding each other). Each group is filmed twice with different motion
 seeds: lit (camera ``c00``) and dark with the IR emitter on (camera ``c01``), so
 "dark query vs lit gallery" is a cross-camera re-id protocol. On every ``every``-th
 frame the detector ``reid-stream`` builds with its default config and the embedded
-bundle (:func:`~reidstream.pipeline.app.build_detector`) runs, its boxes are filtered
+bundle (:func:`~reidstream.pipeline.app.stream.build_detector`) runs, its boxes are filtered
 as the pipeline filters them (``valid_boxes``, ``detector.min_box_height``), matched
 one-to-one to the ground truth (IoU >= 0.5; unmatched boxes are dropped) and cut with
 the pipeline's :func:`~reidstream.pipeline.crops.cut_crops` at the detector's box.
@@ -51,10 +51,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _sequence(cfg: SimConfig, job: dict, cam: int, root: Path, tick) -> tuple[list[dict], dict[int, list[Path]], dict]:
     """Renders one group under one light; writes its crops; returns (crop records, files per identity, counts)."""
-    from reidstream.pipeline.app import build_detector, bundle_of
+    from reidstream.pipeline.app.stream import build_detector, bundle_of
     from reidstream.pipeline.crops import cut_crops, valid_boxes
     from reidstream.pipeline.sim.world import SimWorld
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
     from reidstream.pipeline.types import Detections, Modality
     from reidstream.pipeline.viz import thermal_to_uint8
 

@@ -169,10 +169,10 @@ def render(part: Part, progress: Callable[[str], None]) -> bool:
 def run_and_score(ps: list[Part], bundle: Path | None, sets: Sequence[str],
                   progress: Callable[[str], None]) -> dict:
     """Replays the parts in order into a fresh run directory (``--resume`` after the first) and scores the run."""
-    from reidstream.pipeline.app import stream
-    from reidstream.pipeline.cli import stream_config_from_args, stream_parser
+    from reidstream.pipeline.app.stream import stream
+    from reidstream.pipeline.app.cli import stream_config_from_args, stream_parser
     from reidstream.pipeline.config import parse_args_with_overrides
-    from reidstream.pipeline.score import FRAMES_FILE, format_score, read_frames, score
+    from reidstream.pipeline.tools.score import FRAMES_FILE, format_score, read_frames, score
 
     run = ps[0].run
     if run.exists():
@@ -206,13 +206,13 @@ def evaluate(sequences: Sequence[str], seeds: Sequence[int], work: Path, *, bund
 
     Returns:
         One row per (sequence, seed): ``sequence``, ``seed``, ``commands`` and the score of the run
-        (:func:`reidstream.pipeline.score.score` without the per-visit details) plus ``pipeline_fps``.
+        (:func:`reidstream.pipeline.tools.score.score` without the per-visit details) plus ``pipeline_fps``.
 
     Raises:
         EvalError: naming the sequence and seed of the step that failed.
     """
     from reidstream.pipeline.config import ConfigError, load_config
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     try:
         load_config(StreamConfig, None, sets)

@@ -349,7 +349,7 @@ def open_camera(kind: str, **options) -> Source:
 
 
 def open_from_config(cfg: Any) -> Source:
-    """Opens the source a ``reid-stream`` :class:`~reidstream.pipeline.stream_config.SourceConfig` describes.
+    """Opens the source a ``reid-stream`` :class:`~reidstream.pipeline.app.config.SourceConfig` describes.
 
     ``uri`` is the device index / path / URL / file (for ``realsense`` and
     ``kinect`` a recording to play back); ``realtime=None`` means real time for

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE
 from reidstream.pipeline.bundle import BundleError, load_bundle
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.recording import record

@@ -38,7 +38,7 @@ def test_bundle_then_verify_prints_parity_figures(distill_ckpt, lupi_ckpt, tmp_p
     assert all(r["identical_tol"] == 1.0 and 0 <= r["identical"] <= 1 and r["k"] == 5 for r in figures["rankings"])
     assert "up to ties" in r.stdout
     # then the README's last step: the live pipeline on the simulated camera, from the verified bundle
-    s = subprocess.run([sys.executable, "-c", "import sys; from reidstream.pipeline.cli import stream_main; "
+    s = subprocess.run([sys.executable, "-c", "import sys; from reidstream.pipeline.app.cli import stream_main; "
                         "sys.exit(stream_main())", "--bundle", str(out), "--camera", "sim",
                         "--max-frames", "10", "--output", str(tmp_path / "stream")],
                        capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reidstream.export.crop_eval import bundle_features, format_scenarios, light_scenarios
-from reidstream.pipeline.app import DEFAULT_BUNDLE
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.training.evaluation.protocols import FeatureSet

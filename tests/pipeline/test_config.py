@@ -81,7 +81,7 @@ def test_configs_are_frozen_and_round_trip():
 
 
 def test_stream_default_yaml_is_the_builtin_default():
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     assert load_config(StreamConfig, CONFIGS / "stream" / "default.yaml") == StreamConfig()
 
@@ -107,7 +107,7 @@ def test_binary_file_given_as_config_names_the_file(tmp_path):
                                              ("source.width", 100_000_000, 8192),
                                              ("source.height", 100_000_000, 8192)])
 def test_stream_sizes_are_bounded(key, bad, limit):
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     with pytest.raises(ConfigError, match=rf"command line: key '{key}': expected less than or equal to {limit}"):
         load_config(StreamConfig, None, [f"{key}={bad}"])

@@ -308,7 +308,7 @@ def test_record_overwrite_keeps_the_old_recording_when_the_new_one_fails(tmp_pat
 
 
 def test_reid_record_overwrite_swaps_the_new_recording_in_at_the_end(tmp_path):
-    from reidstream.pipeline.cli import record_main
+    from reidstream.pipeline.app.cli import record_main
 
     rec = tmp_path / "rec"
     assert record_main([str(rec), "--frames", "2", "crowd.people=1"]) == 0

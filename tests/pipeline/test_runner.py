@@ -7,14 +7,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE, build_body, build_detector, build_tracker, calibration_of
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE, build_body, build_detector, build_tracker, calibration_of
 from reidstream.pipeline.bundle import load_bundle
-from reidstream.pipeline.bench import render
+from reidstream.pipeline.tools.bench import render
 from reidstream.pipeline.config import load_config
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery
 from reidstream.pipeline.runner import Pipeline
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 
 FRAMES = 24
 
@@ -123,7 +123,7 @@ class SpyTracker:
 
 @pytest.mark.parametrize("setting", ["colour", "none"])
 def test_tracker_gets_colour_statistics_of_lit_detections_when_asked(frames, setting):
-    from reidstream.pipeline.app import pipeline_options
+    from reidstream.pipeline.app.stream import pipeline_options
     from reidstream.pipeline.gallery.cues import COLOUR_DIM
 
     cfg = load_config(StreamConfig, None, [f"tracker.appearance={setting}"])
@@ -146,7 +146,7 @@ def test_no_appearance_in_the_dark():
     cfg = load_config(StreamConfig, None, ["tracker.appearance=colour"])
     bundle = load_bundle(DEFAULT_BUNDLE)
     spy = SpyTracker(build_tracker(cfg, 15.0))
-    from reidstream.pipeline.app import pipeline_options
+    from reidstream.pipeline.app.stream import pipeline_options
 
     pipe = Pipeline(build_detector(cfg, bundle), spy, EmbedStage.from_bundle(bundle), Gallery(calibration_of(bundle)),
                     **pipeline_options(cfg))

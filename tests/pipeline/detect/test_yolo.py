@@ -185,9 +185,9 @@ def test_chosen_classes_are_what_ultralytics_is_asked_for_and_kept(fall_pt, clas
 
 
 def test_stream_config_detector_classes_reach_the_yolo_detector(fall_pt):
-    from reidstream.pipeline.app import build_detector, bundle_of
+    from reidstream.pipeline.app.stream import build_detector, bundle_of
     from reidstream.pipeline.config import load_config
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     bundle = bundle_of(StreamConfig())
     cfg = load_config(StreamConfig, None, ["detector.kind=yolo", f"detector.yolo={fall_pt}"])

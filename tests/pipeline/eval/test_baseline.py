@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE, build_detector, build_tracker, calibration_of, pipeline_options
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE, build_detector, build_tracker, calibration_of, pipeline_options
 from reidstream.pipeline.bundle import load_bundle
 from reidstream.pipeline.config import config_from_mapping, load_config
 from reidstream.pipeline.embed.stage import EmbedStage
@@ -18,12 +18,12 @@ from reidstream.pipeline.eval.baseline import MinDistanceGallery
 from reidstream.pipeline.gallery import Gallery
 from reidstream.pipeline.recording import record
 from reidstream.pipeline.runner import Pipeline
-from reidstream.pipeline.score import ScoreLogSink, read_frames, score
+from reidstream.pipeline.tools.score import ScoreLogSink, read_frames, score
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sinks.relabel import Relabel
 from reidstream.pipeline.sources.recording import RecordingSource
 from reidstream.pipeline.sources.sim import SimSource
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 
 FRAMES = 600
 

@@ -199,7 +199,7 @@ def test_open_camera_registry(tmp_path, sim_config):
     with open_camera("ir", uri=str(path)) as src:
         assert [a.frame.ir.shape for a in src] == [(24, 32)] * 3
 
-    from reidstream.pipeline.stream_config import SourceConfig
+    from reidstream.pipeline.app.config import SourceConfig
     with open_from_config(SourceConfig(camera="video", uri=str(path), max_frames=2)) as src:
         assert [a.frame.index for a in src] == [0, 1] and not src.realtime
     with open_from_config(SourceConfig(camera="sim", max_frames=1)) as src:

@@ -198,9 +198,9 @@ def test_colour_depth_recording_without_ir_plays_without_choosing_streams(tmp_pa
 
 def test_reid_stream_config_plays_the_recording_and_honours_source_streams(tmp_path):
     """The command line path: --replay F.db3 (camera realsense, uri F), with and without source.streams."""
-    from reidstream.pipeline.cli import stream_config_from_args, stream_parser
+    from reidstream.pipeline.app.cli import stream_config_from_args, stream_parser
     from reidstream.pipeline.config import parse_args_with_overrides
-    from reidstream.pipeline.stream_sources import open_stream_source
+    from reidstream.pipeline.app.sources import open_stream_source
 
     path = record(tmp_path / "desk.db3", frames=4)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.cli import stream_main
+from reidstream.pipeline.app.cli import stream_main
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.recording import record
 from reidstream.pipeline.sim.config import SimConfig

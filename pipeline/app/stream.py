@@ -13,10 +13,10 @@ from reidstream.pipeline.gallery import Gallery, load_gallery
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.atomic import atomic_write_text
 from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error, run
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 from reidstream.pipeline.types import Modality
 
-DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default"
+DEFAULT_BUNDLE = Path(__file__).parent.parent / "models" / "default"
 """The small bundle shipped with the package (trained on synthetic data only; see its manifest)."""
 SIM_RECORDING_SOURCES = ("reid-synth", "reid-record --camera sim", "SimSource")
 """How ``recording.json``'s ``source`` begins in a recording of the simulated camera."""
@@ -96,7 +96,7 @@ def check_detector(cfg: StreamConfig, bundle: Bundle, detector, modalities) -> N
         BundleError: naming the source, its streams, the detector's and what to pass instead (a YOLO
             ``detector.yolo``, a bundle with a detector, or a source with depth).
     """
-    from reidstream.pipeline.stream_sources import source_name
+    from reidstream.pipeline.app.sources import source_name
 
     if modalities is None:
         return
@@ -226,7 +226,7 @@ def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle
     for name, files in cfg.enrol.items():
         if name in gallery:
             continue
-        from reidstream.pipeline.enrol import enrol_images
+        from reidstream.pipeline.tools.enrol import enrol_images
 
         enrol_images(gallery, embed, name, files)
     return gallery
@@ -263,7 +263,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
     """Runs ``reid-stream`` with ``cfg``; returns the summary.
 
     Nothing is written before the run can start: the output directory is checked
-    (:func:`~reidstream.pipeline.run_outputs.check_output_dir`), the bundle loaded, the source opened and
+    (:func:`~reidstream.pipeline.app.outputs.check_output_dir`), the bundle loaded, the source opened and
     the detector checked against the source's streams (:func:`check_detector`). Then, with
     ``output.existing: overwrite``, the outputs of the earlier run are deleted. A frame of a recording
     whose image file is missing or corrupt is skipped and reported on stderr.
@@ -283,10 +283,10 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             their last complete line, gallery.npz is the last one saved, summary.json is written (atomically)
             with an ``error`` if it still fits.
     """
-    from reidstream.pipeline.run_outputs import check_output_dir, clear_outputs
+    from reidstream.pipeline.app.outputs import check_output_dir, clear_outputs
     from reidstream.pipeline.sinks.summary import SummarySink, format_summary
-    from reidstream.pipeline.stream_sources import open_stream_source, source_modalities
-    from reidstream.pipeline.stream_sinks import build_sinks
+    from reidstream.pipeline.app.sources import open_stream_source, source_modalities
+    from reidstream.pipeline.app.sinks import build_sinks
 
     out = Path(cfg.output.dir) if cfg.output.dir else None
     existing = cfg.output.existing

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from reidstream.pipeline.cli import stream_main
+from reidstream.pipeline.app.cli import stream_main
 from reidstream.pipeline.gallery import load_gallery
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def exe(name: str) -> str:

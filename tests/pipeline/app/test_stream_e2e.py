@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE
 from reidstream.pipeline.bundle import load_bundle
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.gallery import load_gallery

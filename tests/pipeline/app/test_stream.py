@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from reidstream.pipeline.app import DEFAULT_BUNDLE, synthetic_bundle_warning
+from reidstream.pipeline.app.stream import DEFAULT_BUNDLE, synthetic_bundle_warning
 from reidstream.pipeline.bundle import load_bundle
-from reidstream.pipeline.cli import EXIT_SKIPPED, stream_main, stream_parser
+from reidstream.pipeline.app.cli import EXIT_SKIPPED, stream_main, stream_parser
 from reidstream.pipeline.config import config_from_mapping, load_config
 from reidstream.pipeline.recording import RecordingWriter
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 from reidstream.pipeline.types import Frame, Intrinsics
 
 SYNTHETIC = "trained on synthetic people"
@@ -126,7 +126,7 @@ def _enrolled(gallery):
 
 
 def test_resume_refuses_a_gallery_of_another_bundle_and_applies_this_runs_settings(tmp_path, capsys):
-    from reidstream.pipeline.app import build_gallery
+    from reidstream.pipeline.app.stream import build_gallery
     from reidstream.pipeline.gallery import load_gallery, save_gallery
     from reidstream.pipeline.gallery.persist import bundle_identity
 
@@ -157,7 +157,7 @@ def test_resume_refuses_a_gallery_of_another_bundle_and_applies_this_runs_settin
 
 
 def test_resume_of_a_gallery_without_a_bundle_record_warns(tmp_path, capsys):
-    from reidstream.pipeline.app import build_gallery
+    from reidstream.pipeline.app.stream import build_gallery
     from reidstream.pipeline.gallery import Gallery, save_gallery
     from reidstream.pipeline.gallery.persist import bundle_identity
 

@@ -59,11 +59,11 @@ def stream_parser() -> argparse.ArgumentParser:
 
 def stream_config_from_args(args: argparse.Namespace):
     """The :class:`StreamConfig` of a parsed command line (file, then flags, then key=value overrides)."""
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     flags: dict = {}
     if args.replay is not None:
-        from reidstream.pipeline.stream_sources import PLAYBACK_SUFFIXES
+        from reidstream.pipeline.app.sources import PLAYBACK_SUFFIXES
 
         kind = "recording" if args.replay.is_dir() else PLAYBACK_SUFFIXES.get(args.replay.suffix.lower())
         if kind is None:
@@ -108,7 +108,7 @@ def sim_config_hint(path: Path) -> str | None:
     import yaml
 
     from reidstream.pipeline.sim.config import SimConfig
-    from reidstream.pipeline.stream_config import StreamConfig
+    from reidstream.pipeline.app.config import StreamConfig
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -127,7 +127,7 @@ def sim_config_hint(path: Path) -> str | None:
 def stream_main(argv: list[str] | None = None) -> int:
     """Entry point of ``reid-stream``."""
     args = parse_args_with_overrides(stream_parser(), argv)
-    from reidstream.pipeline.app import stream
+    from reidstream.pipeline.app.stream import stream
     from reidstream.pipeline.bundle import BundleError
     from reidstream.pipeline.sources.base import SourceError
 
@@ -192,7 +192,7 @@ def record_main(argv: list[str] | None = None) -> int:
             source = SimSource.from_config(cfg, max_frames=args.frames, realtime=args.realtime)
         else:
             from reidstream.pipeline.sources.live import open_from_config
-            from reidstream.pipeline.stream_config import SourceConfig
+            from reidstream.pipeline.app.config import SourceConfig
 
             flags = {"camera": args.camera, "uri": args.uri, "serial": args.serial, "max_frames": args.frames}
             source = open_from_config(load_config(SourceConfig, args.config, [

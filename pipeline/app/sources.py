@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 from reidstream.pipeline.types import Modality
 
 PLAYBACK_SUFFIXES = {".bag": "realsense", ".db3": "realsense", ".mkv": "kinect"}

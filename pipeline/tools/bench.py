@@ -28,7 +28,7 @@ from reidstream.pipeline.gallery import Gallery
 from reidstream.pipeline.runner import Pipeline
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sources.sim import SimSource
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 
 
 class _OneByOne(EmbedStage):
@@ -54,7 +54,7 @@ def render(frames: int, people: int, seed: int, light: float) -> list:
 
 def time_pipeline(items: list, cfg: StreamConfig, *, batched: bool, warmup: int = 10) -> dict:
     """Processes ``items``; returns frames/s and per-stage latency percentiles over the timed frames."""
-    from reidstream.pipeline.app import build_detector, build_tracker, bundle_of, calibration_of, pipeline_options
+    from reidstream.pipeline.app.stream import build_detector, build_tracker, bundle_of, calibration_of, pipeline_options
 
     bundle = bundle_of(cfg)
     stage = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.cli import EXIT_ERROR, stream_main
+from reidstream.pipeline.app.cli import EXIT_ERROR, stream_main
 from reidstream.pipeline.gallery import load_gallery
-from reidstream.pipeline.score import main as score_main
+from reidstream.pipeline.tools.score import main as score_main
 from reidstream.pipeline.sinks import jsonl
 from reidstream.pipeline.sinks.jsonl import LineFile, open_text_output
 

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from reidstream.pipeline.result import FrameResult
 from reidstream.pipeline.sinks.fanout import FanOut
-from reidstream.pipeline.stream_config import StreamConfig
+from reidstream.pipeline.app.config import StreamConfig
 
 
 def _report(name: str, result: FrameResult, exc: Exception) -> None:
@@ -30,13 +30,13 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
 
     Outputs under ``out`` are appended to when they exist, so a resumed run (``output.existing: resume``,
     the gallery reloaded from the same directory) continues its logs instead of losing them; its
-    ``frames.jsonl`` gets a restart marker first. (:func:`reidstream.pipeline.app.stream` checks the
-    directory first: see :mod:`reidstream.pipeline.run_outputs`.)
+    ``frames.jsonl`` gets a restart marker first. (:func:`reidstream.pipeline.app.stream.stream` checks the
+    directory first: see :mod:`reidstream.pipeline.app.outputs`.)
 
     With ``output.privacy`` no sink receives colour pixels: image-writing sinks get frames without
     colour (:class:`~reidstream.pipeline.sinks.privacy.PrivacyFilter`) and the video shows depth / IR only.
     """
-    from reidstream.pipeline.score import FRAMES_FILE, ScoreLogSink
+    from reidstream.pipeline.tools.score import FRAMES_FILE, ScoreLogSink
     from reidstream.pipeline.sinks.jsonl import EventLogSink
     from reidstream.pipeline.sinks.mot import GroundTruthMotSink, MotSink
     from reidstream.pipeline.sinks.privacy import PrivacyFilter

@@ -11,8 +11,8 @@ import pytest
 
 from reidstream.pipeline.config import ConfigError, load_config
 from reidstream.pipeline.sources.base import SourceError
-from reidstream.pipeline.stream_config import StreamConfig
-from reidstream.pipeline.stream_sources import open_stream_source
+from reidstream.pipeline.app.config import StreamConfig
+from reidstream.pipeline.app.sources import open_stream_source
 
 
 def write_mp4(path: Path, frames: int = 20, size: tuple[int, int] = (320, 240), fps: float = 10.0) -> Path:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.cli import stream_main
+from reidstream.pipeline.app.cli import stream_main
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.recording import record
-from reidstream.pipeline.run_outputs import check_output_dir, clear_outputs, run_outputs
-from reidstream.pipeline.score import main as score_main
+from reidstream.pipeline.app.outputs import check_output_dir, clear_outputs, run_outputs
+from reidstream.pipeline.tools.score import main as score_main
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sources.sim import SimSource
 
