@@ -9,6 +9,7 @@ fan-out; the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import sys
@@ -22,11 +23,26 @@ import numpy as np
 
 from reidstream.pipeline.crops import cut_crops, valid_boxes
 from reidstream.pipeline.embed.stage import EmbedStage
-from reidstream.pipeline.gallery import Gallery, save_gallery
+from reidstream.pipeline.gallery import Gallery, GalleryJournal, journal_path, save_gallery
 from reidstream.pipeline.gallery.cues import colour_histograms, frame_cues, ir_histograms
 from reidstream.pipeline.result import Event, FrameResult
 from reidstream.pipeline.sources.base import AnnotatedFrame
-from reidstream.pipeline.types import Alignment, Detections, Match
+from reidstream.pipeline.types import Alignment, Crops, Detections, Embeddings, Match
+
+TRACK_SPAN = 100_000_000
+"""Track ids of one camera stay below this; a site's camera ``k`` has ``track_base = k * TRACK_SPAN``."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame after detection, tracking and cropping, waiting for its embeddings (:meth:`Pipeline.prepare`)."""
+
+    item: AnnotatedFrame
+    detections: Detections
+    crops: Crops
+    cues: object
+    lit: bool | None
+    latency: dict[str, float]
 
 
 @dataclass
@@ -48,6 +64,9 @@ class Pipeline:
         embed_every: Embed each track on one frame in this many (staggered across tracks by track id; a
             new track at once). Its cues (quality, body measures, colour statistics) and its match are
             still given on every frame; consecutive crops of one person carry nearly the same embedding.
+        track_base: Added to this pipeline's track ids where the gallery sees them (a camera of a site,
+            :class:`~reidstream.pipeline.multicam.SitePipeline`, which also routes ``resolved_elsewhere``:
+            this camera's tracks the gallery decided during another camera's frame).
     """
 
     detector: object
@@ -62,11 +81,20 @@ class Pipeline:
     _embedded: dict[int, int] = field(default_factory=dict)
     _track_identity: dict[int, str] = field(default_factory=dict)
     _first_frame: dict[int, int] = field(default_factory=dict)
+    track_base: int = 0
+    resolved_elsewhere: dict[int, str] = field(default_factory=dict)
     _next_untracked: int = 1_000_000
     _last: tuple[str, float] | None = None
 
     def process(self, item: AnnotatedFrame) -> FrameResult:
         """Runs every stage on one frame."""
+        prepared = self.prepare(item)
+        t = time.perf_counter()
+        observations = self.embed(prepared.crops)
+        return self.conclude(prepared, observations, embed_s=time.perf_counter() - t)
+
+    def prepare(self, item: AnnotatedFrame) -> "Prepared":
+        """The stages before embedding: detection, body measures, tracking, crops and cues."""
         frame = item.frame
         self._last = (frame.camera_id, frame.timestamp)
         t0 = time.perf_counter()
@@ -104,21 +132,49 @@ class Pipeline:
         crops = cut_crops(frame, self._due(dets, frame.index), mods)
         cues = frame_cues(frame, dets, measures, lit, colour=colour)
         t3 = time.perf_counter()
-        observations = self.embed(crops)
+        return Prepared(item, dets, crops, cues, lit, {"detect": t1 - t0, "body": t_body - t1, "track": t2 - t_body,
+                                                       "crop": t3 - t2})
+
+    def conclude(self, prepared: "Prepared", observations: list[Embeddings], embed_s: float = 0.0) -> FrameResult:
+        """The stages after embedding: the gallery's decisions, the events and the frame's result.
+
+        Args:
+            prepared: What :meth:`prepare` made of the frame.
+            observations: The embeddings of ``prepared.crops``.
+            embed_s: Time the embedding took (for the latency report).
+        """
+        item, frame, dets, lit = prepared.item, prepared.item.frame, prepared.detections, prepared.lit
         t4 = time.perf_counter()
-        matches = self.gallery.match(observations, frame.timestamp, cues)
+        matches, resolved = self._match(observations, frame.timestamp, prepared.cues)
         expired = list(getattr(self.gallery, "last_expired", []) or [])
         t5 = time.perf_counter()
         events = self._events(frame, dets, matches, expired)
         by_track = {m.track_id: m.identity for m in matches}
         identities = tuple(by_track.get(int(t), "") for t in dets.track_ids)
-        latency = {"detect": t1 - t0, "body": t_body - t1, "track": t2 - t_body, "crop": t3 - t2,
-                   "embed": t4 - t3, "gallery": t5 - t4}
+        latency = {**prepared.latency, "embed": embed_s, "gallery": t5 - t4}
         return FrameResult(frame, dets, identities, tuple(matches), tuple(events),
                            detector=str(getattr(self.detector, "last_used", getattr(self.detector, "name", ""))),
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
-                           has_ground_truth=item.has_ground_truth, lit=lit,
-                           resolved=dict(getattr(self.gallery, "last_resolved", {}) or {}))
+                           has_ground_truth=item.has_ground_truth, lit=lit, resolved=resolved)
+
+    def _match(self, observations: list[Embeddings], timestamp: float, cues) -> tuple[list[Match], dict[int, str]]:
+        """The gallery's matches of this camera's tracks, and the tracks it decided after they left. With a
+        ``track_base`` (a camera of a site) the gallery sees track ids offset by it, and decisions about other
+        cameras' tracks are left in ``gallery.last_resolved`` for the site to route."""
+        base = self.track_base
+        if base:
+            observations = [Embeddings(o.vectors, o.modality, o.space, o.track_ids + base, o.normalized,
+                                       o.frame_index) for o in observations]
+            cues = dataclasses.replace(cues, track_ids=cues.track_ids + base)
+        matches = self.gallery.match(observations, timestamp, cues)
+        resolved = {int(t) - base: i for t, i in (getattr(self.gallery, "last_resolved", {}) or {}).items()
+                    if base <= int(t) < base + TRACK_SPAN}
+        if self.resolved_elsewhere:
+            resolved = {**self.resolved_elsewhere, **resolved}
+            self.resolved_elsewhere = {}
+        if base:
+            matches = [dataclasses.replace(m, track_id=m.track_id - base) for m in matches]
+        return matches, resolved
 
     def _appearance(self, frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
         """Colour statistics of every detection for the tracker; in the dark (``track_appearance="colour+ir"``)
@@ -312,9 +368,12 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
         progress: Callable[[FrameResult], None] | None = None) -> int:
     """Processes frames until the source ends, ``max_frames``, ``should_stop()``, Ctrl-C or SIGTERM.
 
-    The gallery is saved atomically to ``gallery_path`` every ``save_every_s`` seconds and at the end,
-    so a crash loses at most the last interval. Ctrl-C and SIGTERM (``docker stop``, systemd; handled
-    when ``run`` is called from the main thread) end the run the same way as the end of the source:
+    The gallery is saved atomically to ``gallery_path`` every ``save_every_s`` seconds and at the end;
+    in between, each frame's gallery changes are appended to the journal next to it
+    (:mod:`~reidstream.pipeline.gallery.journal`) and fsynced before the frame's result reaches the sinks,
+    so a crash (even ``kill -9``) loses no identity the logs announced; each save empties the journal.
+    Ctrl-C and SIGTERM (``docker stop``, systemd; handled when ``run`` is called from the main thread) end
+    the run the same way as the end of the source:
     pending tracks are decided, the sinks flushed and closed, the gallery saved.
 
     A full disk (``ENOSPC``, ``EDQUOT``) while a sink writes or the gallery is saved stops the run the
@@ -327,6 +386,23 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
     Raises:
         OutputError: an output could not be written for lack of space.
     """
+    gallery = getattr(pipeline, "gallery", None)
+    journal = (GalleryJournal(journal_path(gallery_path), gallery.journal_seq)
+               if gallery_path is not None and hasattr(gallery, "drain_mutations") else None)
+
+    def commit() -> OSError | None:
+        """The gallery's changes, appended to the journal and synced; the full-disk error if that failed."""
+        if journal is None:
+            return None
+        try:
+            gallery.journal_seq = journal.append(gallery.drain_mutations())
+            journal.flush()
+        except OSError as e:
+            if disk_full_error(e) is None:
+                raise
+            return disk_full_error(e)
+        return None
+
     worker = SinkWorker(sink)
     n, last_save = 0, time.monotonic()
     terminate = None
@@ -334,14 +410,20 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
     try:
         terminate = _TerminateAsInterrupt()
         for item in source:
-            result = pipeline.process(item)
-            worker.put(result)
-            n += 1
+            result = pipeline.process(item)  # a site's pipeline gives one result per camera of the round
+            full = commit()  # durable before the sinks announce the frame's identities
+            if full is not None:
+                break
+            for r in result if isinstance(result, list) else [result]:
+                worker.put(r)
+                n += 1
             if progress is not None:
                 progress(result)
             if gallery_path is not None and time.monotonic() - last_save >= save_every_s:
                 try:
                     save_gallery(pipeline.gallery, gallery_path)
+                    if journal is not None:
+                        journal.rotate()  # a kill before this: replay skips what the snapshot holds
                 except OSError as e:
                     full = disk_full_error(e)
                     if full is None:
@@ -363,9 +445,11 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
             if close is not None:
                 close()
             worker.close()
-            camera, resolved = pipeline.finish()
-            if resolved and hasattr(sink, "resolve"):
-                sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+            finished = pipeline.finish()  # a site's pipeline: one (camera, resolved) per camera
+            full = full or commit()  # the decisions of the end, durable before the sinks hear of them
+            for camera, resolved in finished if isinstance(finished, list) else [finished]:
+                if resolved and hasattr(sink, "resolve"):
+                    sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
             full = full or disk_full_error(worker.error)
             close = getattr(sink, "close", None)
             if close is not None:
@@ -378,6 +462,8 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
             if gallery_path is not None:
                 try:
                     save_gallery(pipeline.gallery, gallery_path)
+                    if journal is not None:
+                        journal.rotate()
                 except OSError as e:
                     if disk_full_error(e) is None:
                         raise
@@ -385,6 +471,8 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
                         full = disk_full_error(e)
                         full.filename = full.filename or str(gallery_path)
         finally:
+            if journal is not None:
+                journal.close()
             if terminate is not None:
                 terminate.restore()
     if full is not None:

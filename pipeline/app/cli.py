@@ -31,13 +31,17 @@ def stream_parser() -> argparse.ArgumentParser:
         f"device: the file is named, the logs end at their last complete line, gallery.npz is the last saved); "
         f"{EXIT_SKIPPED} the run completed but skipped frames "
         "whose image files are missing or corrupt (each named on stderr, counted as frames_skipped in summary.json).")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--camera", choices=STREAM_CAMERAS, default=None,
-                     help="live source: the simulated RGB-D/IR/thermal camera (no hardware), an Intel "
-                     "RealSense, an Azure Kinect, an OpenNI2 Kinect, an IR/thermal/UVC camera or a video file "
-                     "through OpenCV (default: sim)")
-    src.add_argument("--replay", type=Path, metavar="PATH", help="replay a recording made by reid-record "
-                     "or reid-synth sequence, or a RealSense .bag/.db3 or Kinect .mkv (no frame dropped)")
+    p.add_argument("--camera", choices=STREAM_CAMERAS, default=[], action="append",
+                   help="live source: the simulated RGB-D/IR/thermal camera (no hardware), an Intel "
+                   "RealSense, an Azure Kinect, an OpenNI2 Kinect, an IR/thermal/UVC camera or a video file "
+                   "through OpenCV (default: sim). Repeat it (or mix it with --replay) for several cameras "
+                   "into one gallery")
+    p.add_argument("--replay", type=Path, metavar="PATH", default=[], action="append",
+                   help="replay a recording made by reid-record or reid-synth sequence, or a RealSense "
+                   ".bag/.db3 or Kinect .mkv (no frame dropped); a site recorded by reid-synth site (a "
+                   "directory with site.json) replays all its cameras. May be repeated")
+    p.add_argument("--site", type=Path, metavar="FILE", help="site config YAML (configs/site/*.yaml): several "
+                   "cameras, each with its own source, into one gallery; outputs name their camera")
     p.add_argument("--uri", help="device index/path, URL or file of --camera (e.g. 0, /dev/video2, rtsp://...)")
     p.add_argument("--serial", help="RealSense serial number")
     p.add_argument("--config", type=Path, help="stream config YAML (configs/stream/*.yaml)")
@@ -54,6 +58,11 @@ def stream_parser() -> argparse.ArgumentParser:
     p.add_argument("--privacy", action="store_true", help="never write colour pixels to disk")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N for the embedders")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics "
+                   "and a health check on /healthz (output.metrics); a bare port binds 127.0.0.1, "
+                   "0.0.0.0:9108 listens on every interface (containers)")
+    p.add_argument("--gallery", metavar="URL", help="share the gallery with other reid-stream processes through "
+                   "Redis, e.g. redis://127.0.0.1:6379/0 (gallery.url); default: the in-process gallery")
     return p
 
 
@@ -62,20 +71,26 @@ def stream_config_from_args(args: argparse.Namespace):
     from reidstream.pipeline.app.config import StreamConfig
 
     flags: dict = {}
-    if args.replay is not None:
+    cameras, replays = _listed(args.camera), _listed(args.replay)
+    if len(cameras) + len(replays) > 1:
+        raise ValueError(f"{len(cameras) + len(replays)} sources given (--camera / --replay): a run of several "
+                         f"cameras is a site (site_config_from_args)")
+    if replays:
         from reidstream.pipeline.app.sources import PLAYBACK_SUFFIXES
 
-        kind = "recording" if args.replay.is_dir() else PLAYBACK_SUFFIXES.get(args.replay.suffix.lower())
+        replay = replays[0]
+        kind = "recording" if replay.is_dir() else PLAYBACK_SUFFIXES.get(replay.suffix.lower())
         if kind is None:
-            raise ValueError(f"--replay {args.replay}: expected a recording directory or a "
+            raise ValueError(f"--replay {replay}: expected a recording directory or a "
                              f"{', '.join(sorted(PLAYBACK_SUFFIXES))} file")
         flags["source.camera"] = kind
-        flags["source.uri"] = str(args.replay)
-    elif args.camera is not None:
-        flags["source.camera"] = args.camera
+        flags["source.uri"] = str(replay)
+    elif cameras:
+        flags["source.camera"] = cameras[0]
     for key, value in (("source.uri", args.uri), ("source.serial", args.serial), ("bundle", args.bundle),
                        ("output.dir", args.output), ("source.max_frames", args.max_frames),
-                       ("device", args.device)):
+                       ("device", args.device), ("output.metrics", args.metrics),
+                       ("gallery.url", getattr(args, "gallery", None))):
         if value is not None:
             flags[key] = str(value) if isinstance(value, Path) else value
     for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
@@ -92,6 +107,57 @@ def stream_config_from_args(args: argparse.Namespace):
         if hint is None:
             raise
         raise ConfigError(f"{e}\n{hint}") from None
+
+
+def _listed(value) -> list:
+    """An option's values as a list (one value, a repeated option's list, or none)."""
+    return [] if value is None else list(value) if isinstance(value, list) else [value]
+
+
+def is_site(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for several cameras: ``--site``, a repeated ``--camera`` / ``--replay``,
+    or a recorded site directory (with ``site.json``) given to ``--replay``."""
+    from reidstream.pipeline.app.site import SITE_FILE
+
+    replays = _listed(args.replay)
+    return getattr(args, "site", None) is not None or len(_listed(args.camera)) + len(replays) > 1 or \
+        any((Path(r) / SITE_FILE).is_file() for r in replays)
+
+
+def site_config_from_args(args: argparse.Namespace):
+    """The :class:`~reidstream.pipeline.app.site.SiteConfig` of a command line with several cameras: the
+    ``--site`` file (or the cameras of the repeated ``--camera`` / ``--replay`` options), then the flags,
+    then key=value overrides. ``--max-frames`` applies to each camera."""
+    from reidstream.pipeline.app.site import SiteConfig, cameras_from_args
+
+    if args.uri is not None or args.serial is not None:
+        raise ValueError("--uri / --serial name one camera; with several cameras, give each its source in a "
+                         "--site file (cameras[i].source.uri)")
+    if args.config is not None:
+        raise ValueError("--config is a one-camera stream config; with several cameras put its keys in the "
+                         "--site file (every stream config key but source, plus cameras)")
+    flags: dict = {}
+    listed = cameras_from_args(_listed(args.camera), [Path(r) for r in _listed(args.replay)])
+    if listed and args.site is not None:
+        raise ValueError("--site lists the cameras; --camera / --replay cannot be added to it")
+    for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),
+                       ("output.metrics", getattr(args, "metrics", None)),
+                       ("gallery.url", getattr(args, "gallery", None))):
+        if value is not None:
+            flags[key] = str(value) if isinstance(value, Path) else value
+    for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
+        if on:
+            flags[key] = True
+    if args.overwrite or args.resume:
+        flags["output.existing"] = "overwrite" if args.overwrite else "resume"
+    overrides = [*(f"{k}={json.dumps(v)}" for k, v in flags.items())]
+    if listed:
+        overrides.append(f"cameras={json.dumps(listed)}")
+    cfg = load_config(SiteConfig, args.site, [*overrides, *args.overrides])
+    if args.max_frames is not None:
+        cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"source": c.source.model_copy(
+            update={"max_frames": args.max_frames})}) for c in cfg.cameras]})
+    return cfg
 
 
 def sim_config_hint(path: Path) -> str | None:
@@ -132,11 +198,18 @@ def stream_main(argv: list[str] | None = None) -> int:
     from reidstream.pipeline.sources.base import SourceError
 
     try:
-        cfg = stream_config_from_args(args)
+        site = is_site(args)
+        cfg = site_config_from_args(args) if site else stream_config_from_args(args)
         if (args.overwrite or args.resume) and cfg.output.dir is None:
             raise ValueError(f"{'--overwrite' if args.overwrite else '--resume'} needs an output directory "
                              f"(--output DIR)")
-        summary = stream(cfg, progress=lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True))
+        say = lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+        if site:
+            from reidstream.pipeline.app.site_stream import stream_site
+
+            summary = stream_site(cfg, progress=say)
+        else:
+            summary = stream(cfg, progress=say)
     except (ConfigError, BundleError, SourceError, FileNotFoundError, FileExistsError, ValueError,
             RuntimeError) as e:
         print(f"reid-stream: error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.body.measure import BodyConfig
+from reidstream.pipeline.detect.depth_people import DepthPeopleConfig
 from reidstream.pipeline.gallery import GalleryConfig
 from reidstream.pipeline.track.floor import FloorTrackerConfig
 
@@ -103,6 +104,9 @@ class DetectorConfig(ConfigModel):
             ``person`` class needs them; a class the model lacks is an error listing its classes.
         dark_luma: Mean colour brightness (0-255) below which ``auto`` switches to depth.
         min_box_height: Detections shorter than this (pixels) are ignored: too small to re-identify.
+        depth: Settings of the depth people detector, e.g. the camera mount when it is known
+            (``detector.depth.mount_height=2.2 detector.depth.tilt_deg=12``: the floor is seeded by it and kept
+            within ``mount_tolerance`` / ``mount_tolerance_deg`` of it; else it is found from depth).
     """
 
     kind: Literal["auto", "yolo", "depth"] = "auto"
@@ -111,6 +115,7 @@ class DetectorConfig(ConfigModel):
     classes: Annotated[list[int | str], Field(min_length=1)] | None = None
     dark_luma: float = Field(40.0, ge=0.0, le=255.0)
     min_box_height: int = Field(48, ge=1)
+    depth: DepthPeopleConfig = DepthPeopleConfig()
 
 
 class TrackerConfig(ConfigModel):
@@ -172,6 +177,10 @@ class OutputConfig(ConfigModel):
             start) or ``resume`` (``--resume``: the gallery is reloaded, so identities are kept, and the logs
             are appended to, ``frames.jsonl`` marking the restart). A directory holding a recording is
             always refused.
+        metrics: Serve Prometheus metrics on ``HOST:PORT`` (``/metrics``) with a health check (``/healthz``),
+            e.g. ``127.0.0.1:9108``; a bare port means ``127.0.0.1`` (``0.0.0.0:9108`` in a container). None:
+            no endpoint. See :mod:`reidstream.pipeline.sinks.metrics` for the metrics.
+        metrics_stale_s: ``/healthz`` answers 503 once no frame was processed for this many seconds.
     """
 
     dir: str | None = None
@@ -183,6 +192,17 @@ class OutputConfig(ConfigModel):
     gallery: bool = True
     save_every_s: float = Field(10.0, gt=0.0)
     existing: Literal["refuse", "overwrite", "resume"] = "refuse"
+    metrics: str | int | None = None
+    metrics_stale_s: float = Field(30.0, gt=0.0)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: str | int | None) -> str | None:
+        if value is None:
+            return value
+        from reidstream.pipeline.app.metrics import format_address, parse_address
+
+        return format_address(*parse_address(value))
 
 
 class StreamConfig(ConfigModel):

@@ -3,7 +3,8 @@
 One rule: a run starts in a directory that holds no outputs of an earlier run. ``--overwrite``
 (``output.existing: overwrite``) deletes those outputs when the new run starts (a fresh start: the
 gallery is not reloaded); ``--resume`` (``output.existing: resume``) continues the earlier run: its
-``gallery.npz`` is reloaded (identities are kept) and the logs are appended to, ``frames.jsonl``
+``gallery.npz`` is reloaded with the changes since its last save replayed from ``gallery.journal``
+(identities are kept) and the logs are appended to, ``frames.jsonl``
 marking where the restart begins so that ``reid-score`` tells a restart from frames logged twice.
 A directory holding a recording (``recording.json``) is never used, whatever the flags: the run would
 append its score log to the recording's own ``frames.jsonl``.
@@ -12,21 +13,35 @@ append its score log to the recording's own ``frames.jsonl``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from reidstream.pipeline.recording import META_FILE
 
 RUN_OUTPUTS = ("config.json", "events.jsonl", "tracks.txt", "tracks.txt.ids.json", "gt.txt", "gt.txt.ids.json",
-               "frames.jsonl", "summary.json", "gallery.npz", "annotated.mp4")
+               "frames.jsonl", "summary.json", "gallery.npz", "gallery.journal", "annotated.mp4")
 """Files a ``reid-stream`` run writes into its output directory."""
+PER_CAMERA_OUTPUTS = re.compile(r"^(tracks|gt)-[A-Za-z0-9][A-Za-z0-9_.-]*\.txt(\.ids\.json)?$|"
+                                r"^annotated-[A-Za-z0-9][A-Za-z0-9_.-]*\.mp4$")
+"""Files a site run (several cameras) writes per camera: ``tracks-<id>.txt``, ``gt-<id>.txt``, their id maps,
+``annotated-<id>.mp4``."""
 EXISTING = ("refuse", "overwrite", "resume")
 """What a run may do with the outputs of an earlier run (``output.existing``)."""
 
 
+def is_run_output(name: str) -> bool:
+    """Whether ``name`` is a file a run writes (:data:`RUN_OUTPUTS`, or a site's per-camera outputs)."""
+    return name in RUN_OUTPUTS or PER_CAMERA_OUTPUTS.match(name) is not None
+
+
 def run_outputs(out: str | os.PathLike) -> list[str]:
-    """The names of the run outputs (:data:`RUN_OUTPUTS`) present in the directory ``out``."""
+    """The names of the run outputs present in the directory ``out`` (:data:`RUN_OUTPUTS`, then a site's
+    per-camera files, sorted)."""
     out = Path(out)
-    return [name for name in RUN_OUTPUTS if (out / name).exists()]
+    found = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    if out.is_dir():
+        found += sorted(p.name for p in out.iterdir() if PER_CAMERA_OUTPUTS.match(p.name) and p.is_file())
+    return found
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -78,7 +93,7 @@ def check_output_dir(out: str | os.PathLike, existing: str = "refuse", *,
 def clear_outputs(out: str | os.PathLike, names: list[str] | tuple[str, ...] = RUN_OUTPUTS) -> None:
     """Deletes the run outputs ``names`` from ``out`` (other files are left alone)."""
     for name in names:
-        if name not in RUN_OUTPUTS:
+        if not is_run_output(name):
             raise ValueError(f"clear_outputs: {name!r} is not a run output (expected one of {', '.join(RUN_OUTPUTS)})")
         (Path(out) / name).unlink(missing_ok=True)
 

@@ -25,7 +25,10 @@ def _report(name: str, result: FrameResult, exc: Exception) -> None:
 
 
 def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
-                extra: Sequence[Callable[[FrameResult], None]] = ()) -> tuple[FanOut, Callable[[], bool]]:
+                extra: Sequence[Callable[[FrameResult], None]] = (), registry=None,
+                frame_counts: Callable[[str], dict | None] | None = None,
+                gallery: object | None = None,
+                cameras: Sequence[str] = ()) -> tuple[FanOut, Callable[[], bool]]:
     """The fan-out of every configured sink, and a ``should_stop()`` that is true once the window asks to stop.
 
     Outputs under ``out`` are appended to when they exist, so a resumed run (``output.existing: resume``,
@@ -35,7 +38,16 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
 
     With ``output.privacy`` no sink receives colour pixels: image-writing sinks get frames without
     colour (:class:`~reidstream.pipeline.sinks.privacy.PrivacyFilter`) and the video shows depth / IR only.
+
+    With a Prometheus ``registry`` (``output.metrics``; the caller starts the server) a
+    :class:`~reidstream.pipeline.sinks.metrics.MetricsSink` fills it, polling ``frame_counts(camera)``
+    (frames read / dropped) and the ``gallery``'s size.
+
+    With several ``cameras`` (a site), the MOT files, videos and windows are per camera
+    (``tracks-<id>.txt``, ``gt-<id>.txt``, ``annotated-<id>.mp4``); events and frames logs are shared (each
+    line names its camera).
     """
+    from reidstream.pipeline.sinks.by_camera import ByCamera
     from reidstream.pipeline.tools.score import FRAMES_FILE, ScoreLogSink
     from reidstream.pipeline.sinks.jsonl import EventLogSink
     from reidstream.pipeline.sinks.mot import GroundTruthMotSink, MotSink
@@ -44,14 +56,22 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
 
     o = cfg.output
     sinks: list = list(extra)
-    window = None
+    windows: list = []
+    site = len(cameras) > 1
+
+    def per_camera(make: Callable[[str], object], stem: str, suffix: str):
+        """``make(path)`` once (``stem + suffix``), or once per camera (``stem-<id> + suffix``) in a site."""
+        if not site:
+            return make(f"{stem}{suffix}")
+        return ByCamera(lambda cam: make(f"{stem}-{cam}{suffix}"), name=stem, cameras=list(cameras))
+
     if out is not None:
         logs: list = []
         if o.events:
             logs.append(EventLogSink(out / "events.jsonl", append=True))
         if o.mot:
-            logs.append(MotSink(out / "tracks.txt", append=True))
-            logs.append(GroundTruthMotSink(out / "gt.txt", append=True))
+            logs.append(per_camera(lambda name: MotSink(out / name, append=True), "tracks", ".txt"))
+            logs.append(per_camera(lambda name: GroundTruthMotSink(out / name, append=True), "gt", ".txt"))
             logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma,
                                      restart=o.existing == "resume"))
         if logs:  # the logs carry each track's decided identity from its first frame on
@@ -59,12 +79,23 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
         if o.video:
             from reidstream.pipeline.sinks.video import AnnotatedVideoSink
 
-            video = AnnotatedVideoSink(out / "annotated.mp4", fps=fps, privacy=o.privacy)
-            sinks.append(PrivacyFilter(video) if o.privacy else video)
+            def video(name: str):
+                v = AnnotatedVideoSink(out / name, fps=fps, privacy=o.privacy)
+                return PrivacyFilter(v) if o.privacy else v
+
+            sinks.append(per_camera(video, "annotated", ".mp4"))
     if o.show:
         from reidstream.pipeline.sinks.display import WindowSink
 
-        window = WindowSink(privacy=o.privacy)
-        sinks.append(PrivacyFilter(window) if o.privacy else window)
+        def window(title: str):
+            w = WindowSink(title, privacy=o.privacy)
+            windows.append(w)
+            return PrivacyFilter(w) if o.privacy else w
+
+        sinks.append(per_camera(window, "reid-stream", ""))
+    if registry is not None:
+        from reidstream.pipeline.sinks.metrics import MetricsSink
+
+        sinks.append(MetricsSink(registry, frame_counts=frame_counts, gallery=gallery))
     fan = FanOut(sinks, on_error=_report)
-    return fan, (lambda: bool(window is not None and window.stop_requested))
+    return fan, (lambda: any(w.stop_requested for w in windows))

@@ -58,7 +58,7 @@ def build_detector(cfg: StreamConfig, bundle: Bundle):
                               f"detector.yolo=PATH (a YOLO .pt / .onnx / .engine) or use detector.kind=depth")
     if d.kind == "yolo":
         return yolo
-    depth = DepthPeopleDetector()
+    depth = DepthPeopleDetector.from_config(d.depth)
     if d.kind == "depth" or yolo is None:
         return AutoDetector(None, depth, dark_threshold=d.dark_luma)
     return AutoDetector(yolo, depth, dark_threshold=d.dark_luma)
@@ -200,17 +200,30 @@ def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle
     A reloaded gallery takes this run's ``gallery`` settings and the bundle's calibration (the log names
     the settings that differ from the saved ones). The gallery records the bundle that fills it
     (:func:`~reidstream.pipeline.gallery.persist.bundle_identity`); a file saved without that record (an
-    older version) is reloaded with a warning.
+    older version) is reloaded with a warning. On resume, the journal of the changes since that save
+    (``gallery.journal``, :mod:`~reidstream.pipeline.gallery.journal`) is replayed on top of it (onto an
+    empty gallery when no ``gallery.npz`` was saved yet), so identities created after the last save (a
+    ``kill -9``) are kept and their names never handed out again.
 
     Raises:
-        ValueError: the saved gallery was made with another bundle (naming both, and ``--overwrite``).
+        ValueError: the saved gallery was made with another bundle (naming both, and ``--overwrite``), or
+            the journal is corrupt before its last line (naming the file and line).
     """
+    from reidstream.pipeline.gallery.journal import journal_path, replay
     from reidstream.pipeline.gallery.persist import bundle_identity
 
     path = out / "gallery.npz" if out is not None and cfg.output.gallery else None
     calibration = calibration_of(bundle)
     identity = bundle_identity(bundle)
-    if path is not None and cfg.output.existing == "resume" and path.is_file():
+    if cfg.gallery.url is not None:  # shared through Redis: the identities live there, not in gallery.npz
+        from reidstream.pipeline.gallery.shared import SharedGallery
+
+        gallery = SharedGallery(cfg.gallery.url, calibration, cfg.gallery)
+        gallery.bundle = identity
+        print(f"reid-stream: gallery shared through {cfg.gallery.url} as worker {gallery.key} "
+              f"({len(gallery)} identities)", file=sys.stderr)
+        path = None
+    elif path is not None and cfg.output.existing == "resume" and path.is_file():
         gallery = load_gallery(path, calibration, bundle=identity)
         if gallery.bundle is None:
             print(f"reid-stream: warning: {path} does not record the bundle that made it (saved by an older "
@@ -223,6 +236,13 @@ def build_gallery(cfg: StreamConfig, out: Path | None, embed: EmbedStage, bundle
     else:
         gallery = Gallery.from_config(cfg.gallery, calibration)
         gallery.bundle = identity
+    journal = journal_path(path) if path is not None else None
+    if journal is not None and cfg.output.existing == "resume" and journal.is_file():
+        done = replay(gallery, journal,
+                      on_warning=lambda m: print(f"reid-stream: warning: {m}", file=sys.stderr, flush=True))
+        print(f"reid-stream: replayed {done.applied} change batch(es) from {journal} onto the "
+              f"{'saved' if path.is_file() else 'empty'} gallery ({len(gallery)} identities, next id "
+              f"{gallery.next_id})", file=sys.stderr)
     for name, files in cfg.enrol.items():
         if name in gallery:
             continue
@@ -279,6 +299,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
         FileExistsError: the output directory is or holds a recording, or holds a run's outputs and
             ``output.existing`` is ``refuse``.
         BundleError: the bundle is bad, or no detector of the run fits the source's streams.
+        MetricsServerError: ``output.metrics`` names an address in use or not of this machine (naming it).
         OutputError: an output could not be written for lack of space (naming the file); the logs end at
             their last complete line, gallery.npz is the last one saved, summary.json is written (atomically)
             with an ``error`` if it still fits.
@@ -301,12 +322,19 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
         print(f"reid-stream: warning: {frame.message(Path(cfg.source.uri or ''))}", file=sys.stderr, flush=True)
 
     source, fps = open_stream_source(cfg, on_skip=on_skip)
+    metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
     try:
         detector = build_detector(cfg, bundle)
         check_detector(cfg, bundle, detector, source_modalities(cfg, source))
         warning = synthetic_bundle_warning(cfg, bundle)
         if warning is not None:
             print(f"reid-stream: warning: {warning}", file=sys.stderr, flush=True)
+        if cfg.output.metrics is not None:
+            from reidstream.pipeline.app.metrics import MetricsServer
+
+            metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
+            print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
+                  file=sys.stderr, flush=True)
         if out is not None:
             if existing == "overwrite" and found:
                 clear_outputs(out, found)
@@ -316,10 +344,13 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         gallery = build_gallery(cfg, out, embed, bundle)
         summary = SummarySink()
-        sinks, stop = build_sinks(cfg, out, fps, extra=[summary])
+        sinks, stop = build_sinks(cfg, out, fps, extra=[summary], frame_counts=lambda camera: frame_counts(source, len(skipped)),
+                                  registry=metrics.registry if metrics is not None else None, gallery=gallery)
         pipeline = Pipeline(detector, build_tracker(cfg, fps), embed, gallery, **pipeline_options(cfg))
     except BaseException:
         source.close()
+        if metrics is not None:
+            metrics.stop()
         raise
 
     processed = [0]
@@ -342,6 +373,9 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             except OSError:
                 pass  # no space for it either: no summary.json rather than a partial one
         raise
+    finally:
+        if metrics is not None:
+            metrics.stop()
     result = summary.summary()
     result["frames_processed"] = n
     result["frames_skipped"] = len(skipped)

@@ -6,14 +6,16 @@ weights and works in the dark:
 
 1. Back-project every ``step``-th depth pixel with the depth intrinsics.
 2. Floor plane (:class:`~reidstream.pipeline.body.floor.FloorEstimator`, shared
-   with the body measurer): from the camera mount (``mount_height``,
-   ``tilt_deg``) when known, else RANSAC on the lower half of the image (planes
-   facing up within ``max_floor_angle_deg`` of the camera's up axis; a well
-   supported plane parallel to the best one and lower wins, so a table does
-   not), polished by least squares. Points nearer than ``floor_range`` are used:
-   far floor is noisy, and the foot of a back wall would tilt the fit. The plane
-   is cached, refined each frame by a smoothed fit to the points near it, and
-   estimated afresh when its support collapses for three frames (the camera moved).
+   with the body measurer): seeded by and kept near the camera mount
+   (``mount_height``, ``tilt_deg``) when known, else RANSAC on the lower half of
+   the image: a plausible plane (camera ``min_camera_height`` ..
+   ``max_camera_height`` above it, facing up within ``max_floor_angle_deg``)
+   with nothing below it and inliers across the image, so neither a table nor
+   the plane of a crowd's shoulders passes. Points nearer than ``floor_range``
+   are used. The plane is cached, refined each frame without drifting from the
+   last verified plane, tested against a fresh search every
+   ``floor_retest_every`` frames (a better supported floor replaces it), and
+   estimated afresh when it loses its support or has points below it.
 3. Keep points ``floor_margin`` .. ``max_height`` above the floor and within
    ``max_range``. Floor-grid cells whose points run on from just below
    ``max_height`` to above it are static structure (walls, tall furniture;
@@ -42,7 +44,8 @@ if the head stands out; people touching each other with heads closer than
 depth and can hide a person at range.
 
 Every stage is vectorised numpy/OpenCV over the subsampled points (~19k at
-640 x 480 with ``step`` 4; about 3-4 ms per frame on one core).
+640 x 480 with ``step`` 4; about 4-6 ms per frame on one core, the floor search every
+``floor_retest_every`` frames included).
 """
 
 from __future__ import annotations
@@ -87,9 +90,20 @@ class DepthPeopleConfig(ConfigModel):
     min_score: float = Field(0.3, ge=0.0, le=1.0)
     """Lowest score reported."""
     mount_height: float | None = Field(None, gt=0.0)
-    """Known camera height above the floor (m); with ``tilt_deg``, skips the first RANSAC."""
+    """Known camera height above the floor (m), within ``min_camera_height`` .. ``max_camera_height``; with
+    ``tilt_deg`` the floor starts from this mount and stays within ``mount_tolerance`` of it."""
     tilt_deg: float | None = Field(None, ge=-30.0, le=90.0)
     """Known downward pitch of the camera (degrees)."""
+    mount_tolerance: float = Field(0.15, gt=0.0, le=1.0)
+    """How far (m) the fitted camera height may stray from a known ``mount_height``."""
+    mount_tolerance_deg: float = Field(3.0, gt=0.0, le=30.0)
+    """How far (degrees) the fitted floor's normal may stray from a known mount's."""
+    min_camera_height: float = Field(0.3, gt=0.0)
+    """Lowest plausible camera height above the floor (m): a plane nearer the camera is no floor."""
+    max_camera_height: float = Field(4.0, gt=0.0)
+    """Highest plausible camera height above the floor (m)."""
+    floor_retest_every: int = Field(15, ge=1)
+    """Frames between fresh floor searches that test the cached plane (a better supported one replaces it)."""
     max_floor_angle_deg: float = Field(60.0, gt=0.0, le=90.0)
     """Largest angle between the floor's normal and the camera's up axis (tilt allowed by RANSAC)."""
     floor_range: float = Field(6.0, gt=0.5)
@@ -107,6 +121,12 @@ class DepthPeopleConfig(ConfigModel):
             raise ValueError(f"max_height ({self.max_height}) must exceed min_height ({self.min_height})")
         if (self.mount_height is None) != (self.tilt_deg is None):
             raise ValueError("give both mount_height and tilt_deg (a known mount), or neither")
+        if self.max_camera_height <= self.min_camera_height:
+            raise ValueError(f"max_camera_height ({self.max_camera_height}) must exceed min_camera_height "
+                             f"({self.min_camera_height})")
+        if self.mount_height is not None and not self.min_camera_height <= self.mount_height <= self.max_camera_height:
+            raise ValueError(f"mount_height ({self.mount_height} m) must lie within min_camera_height .. "
+                             f"max_camera_height ({self.min_camera_height} .. {self.max_camera_height} m)")
         return self
 
 
@@ -127,6 +147,11 @@ class DepthPeopleDetector:
         min_score: Lowest reported score.
         mount_height: Known camera height (m), with ``tilt_deg``.
         tilt_deg: Known camera pitch (degrees, down positive).
+        mount_tolerance: Largest deviation (m) of the fitted camera height from a known mount.
+        mount_tolerance_deg: Largest deviation (degrees) of the fitted floor normal from a known mount's.
+        min_camera_height: Lowest plausible camera height (m).
+        max_camera_height: Highest plausible camera height (m).
+        floor_retest_every: Frames between fresh floor searches that test the cached plane.
         max_floor_angle_deg: Largest tilt of the floor's normal from the camera's up axis.
         floor_range: Depth up to which points find and refine the floor (m).
         floor_tolerance: Inlier distance of floor points (m).
@@ -138,7 +163,8 @@ class DepthPeopleDetector:
         floor_estimator: The :class:`~reidstream.pipeline.body.floor.FloorEstimator` behind ``floor``.
 
     Raises:
-        ValueError: inconsistent settings (``max_height <= min_height``, only one of mount height and tilt).
+        ValueError: inconsistent settings (``max_height <= min_height``, only one of mount height and tilt, a
+            mount height outside the plausible camera heights).
     """
 
     name = "depth-people"
@@ -147,6 +173,8 @@ class DepthPeopleDetector:
                  floor_margin: float = 0.15, max_range: float = 9.0, max_width: float = 0.9,
                  depth_noise: float = 0.0026, head_prominence: float = 0.12, min_points: int = 15,
                  min_score: float = 0.3, mount_height: float | None = None, tilt_deg: float | None = None,
+                 mount_tolerance: float = 0.15, mount_tolerance_deg: float = 3.0, min_camera_height: float = 0.3,
+                 max_camera_height: float = 4.0, floor_retest_every: int = 15,
                  max_floor_angle_deg: float = 60.0, floor_range: float = 6.0, floor_tolerance: float = 0.05,
                  floor_smoothing: float = 0.2, seed: int = 0) -> None:
         opt = (lambda v: None if v is None else float(v))
@@ -155,12 +183,18 @@ class DepthPeopleDetector:
             floor_margin=float(floor_margin), max_range=float(max_range), max_width=float(max_width),
             depth_noise=float(depth_noise), head_prominence=float(head_prominence), min_points=int(min_points),
             min_score=float(min_score), mount_height=opt(mount_height), tilt_deg=opt(tilt_deg),
+            mount_tolerance=float(mount_tolerance), mount_tolerance_deg=float(mount_tolerance_deg),
+            min_camera_height=float(min_camera_height), max_camera_height=float(max_camera_height),
+            floor_retest_every=int(floor_retest_every),
             max_floor_angle_deg=float(max_floor_angle_deg), floor_range=float(floor_range),
             floor_tolerance=float(floor_tolerance), floor_smoothing=float(floor_smoothing), seed=int(seed))
         c = self.config
         self.floor_estimator = FloorEstimator(
             mount_height=c.mount_height, tilt_deg=c.tilt_deg, max_floor_angle_deg=c.max_floor_angle_deg,
-            floor_range=c.floor_range, tolerance=c.floor_tolerance, smoothing=c.floor_smoothing, seed=c.seed)
+            floor_range=c.floor_range, tolerance=c.floor_tolerance, smoothing=c.floor_smoothing,
+            min_camera_height=c.min_camera_height, max_camera_height=c.max_camera_height,
+            mount_tolerance=c.mount_tolerance, mount_tolerance_deg=c.mount_tolerance_deg,
+            retest_every=c.floor_retest_every, seed=c.seed)
         self._rays: tuple | None = None
 
     @classmethod

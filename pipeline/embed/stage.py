@@ -115,6 +115,43 @@ class EmbedStage:
                                   normalized=e.entry.output.normalized, frame_index=crops.frame_index))
         return out
 
+    def embed_many(self, crops: Sequence[Crops]) -> list[list[Embeddings]]:
+        """Embeddings of several frames' crops (one frame per camera of a site), one network call per embedder.
+
+        The crops of every frame in the embedder's modality go through the network as one batch; the vectors
+        are then split back per frame. Frames may hold different modalities (a colour camera and an IR one).
+
+        Returns:
+            Per input :class:`Crops`, what :meth:`__call__` would return for it.
+        """
+        if len(crops) == 1:
+            return [self(crops[0])]
+        jobs = []
+        for e in self.embedders:
+            m = Modality(e.modality)
+            parts = [(k, c.images[m]) for k, c in enumerate(crops) if len(c) and m in c.images]
+            if parts:
+                jobs.append((e, parts, tuple(img for _, images in parts for img in images)))
+        if self.workers > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed")
+            results = [f.result() for f in [self._pool.submit(e.embed, batch) for e, _, batch in jobs]]
+        else:
+            results = [e.embed(batch) for e, _, batch in jobs]
+        out: list[list[Embeddings]] = [[] for _ in crops]
+        for (e, parts, _), vectors in zip(jobs, results):
+            start = 0
+            for k, images in parts:
+                v, c = vectors[start:start + len(images)], crops[k]
+                start += len(images)
+                finite = np.isfinite(v).all(axis=1)
+                if not finite.all():
+                    raise ValueError(f"{e.entry.path}: non-finite embeddings for tracks "
+                                     f"{c.track_ids[~finite].tolist()} of frame {c.frame_index}")
+                out[k].append(Embeddings(v.astype(np.float32), e.modality, e.space, c.track_ids,
+                                         normalized=e.entry.output.normalized, frame_index=c.frame_index))
+        return out
+
     def close(self) -> None:
         """Stops the worker threads (a later call starts them again)."""
         if self._pool is not None:

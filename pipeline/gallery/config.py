@@ -37,6 +37,9 @@ class GalleryConfig(ConfigModel):
     """Stored visits per identity; the oldest go first (at most 1024: each visit holds its own prototypes)."""
     max_identities: int = Field(1000, ge=1, le=1_000_000)
     """Past this the least recently seen unpinned identity is evicted (at most a million: each holds visits)."""
+    url: str | None = None
+    """A gallery shared by several reid-stream processes through Redis, ``redis://host:port/db`` (options
+    ``?prefix=reid&worker=NAME``; see :mod:`~reidstream.pipeline.gallery.shared`); None: the in-process gallery."""
 
 
 __all__ = ["GalleryConfig"]

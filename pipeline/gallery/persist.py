@@ -86,8 +86,10 @@ def gallery_state(g: Gallery) -> tuple[dict, dict[str, np.ndarray]]:
     n = g.slots
     vmeta, arrays = g.visits.state()
     meta = {"config": g.config.to_dict(), "calibration": g.calibration.to_dict(), "names": list(g._names),
-            "next_id": g.next_id, "serial": g._serial, "visits": vmeta, "bundle": g.bundle}
-    arrays.update({"last_seen": g.last_seen[:n].copy(), "pinned": g.pinned[:n].copy(), "created": g.created[:n].copy()})
+            "next_id": g.next_id, "serial": g._serial, "visits": vmeta, "bundle": g.bundle,
+            "journal_seq": g.journal_seq}
+    arrays.update({"last_seen": g.last_seen[:n].copy(), "pinned": g.pinned[:n].copy(), "created": g.created[:n].copy(),
+                   "visit_row": np.flatnonzero(g.visits.used).astype(np.int64)})
     return meta, arrays
 
 
@@ -116,16 +118,34 @@ def restore_gallery(meta: dict, arrays: dict[str, np.ndarray], calibration: Cali
     heapq.heapify(g._free)
     g.last_seen, g.pinned, g.created = (np.array(arrays[k]) for k in ("last_seen", "pinned", "created"))
     g.next_id, g._serial = int(meta["next_id"]), int(meta["serial"])
-    g.visits = VisitTable.restore(meta["visits"], arrays)
+    g.visits = _at_rows(VisitTable.restore(meta["visits"], arrays), arrays.get("visit_row"))
+    g.journal_seq = int(meta.get("journal_seq", 0))
     bundle = meta.get("bundle")
     if bundle is not None and not (isinstance(bundle, dict) and isinstance(bundle.get("models"), dict)):
         raise ValueError(f"metadata 'bundle': expected an object with 'path', 'models' and 'digest', got {bundle!r}")
     g.bundle = bundle
     if g.visits.used.any() and int(g.visits.owner[g.visits.used].max()) >= n:
         raise ValueError("array 'visit_owner': refers to an identity slot that does not exist")
-    ends = [*g.visits.end[g.visits.used], *g.last_seen[list(g._slot.values())]]
-    g._rebase = float(max(ends)) if ends else None
+    g.settle()
     return g
+
+
+def _at_rows(table: VisitTable, rows: np.ndarray | None) -> VisitTable:
+    """The restored (compact) visit table with its visits back in the rows they had when saved (``visit_row``;
+    None: files of older versions, compact), so that journal records naming rows apply to it."""
+    n = len(table)
+    if rows is None or np.array_equal(rows, np.arange(n)):
+        return table
+    if rows.shape != (n,) or rows.dtype.kind not in "iu" or len(np.unique(rows)) != n or (n and rows.min() < 0):
+        raise ValueError(f"array 'visit_row': expected {n} distinct rows >= 0, got shape {rows.shape} dtype {rows.dtype}")
+    out = VisitTable({key: v.shape[1] for key, v in table.vectors.items()})
+    out._grow(int(rows.max()) + 1)
+    for name in VisitTable.SCALARS:
+        getattr(out, name)[rows] = getattr(table, name)[:n]
+    for key in table.vectors:
+        out.vectors[key][rows], out.has[key][rows] = table.vectors[key][:n], table.has[key][:n]
+    out._free = [r for r in out._free if not out.used[r]]
+    return out
 
 
 def save_gallery(gallery: Gallery, path: str | Path) -> Path:

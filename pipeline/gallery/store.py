@@ -39,6 +39,7 @@ from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
 from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
 from reidstream.pipeline.gallery.fusion import fused_llr, per_identity
+from reidstream.pipeline.gallery.journal import Mutation, put_visit
 from reidstream.pipeline.gallery.matcher import unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
 
@@ -62,9 +63,13 @@ class Gallery:
     Args:
         calibration: Cue models and the default threshold (from the bundle; see ``reid-export calibrate``).
         config: Settings; None: the defaults.
+        journal_refresh_s: :meth:`drain_mutations` reports the running prototypes and times of a visit whose
+            track goes on (and its identity's ``last_seen``) at most this often; every other change (a new
+            identity or visit, a move, a removal, the end of a track) at once.
     """
 
-    def __init__(self, calibration: Calibration | None = None, config: GalleryConfig | None = None) -> None:
+    def __init__(self, calibration: Calibration | None = None, config: GalleryConfig | None = None, *,
+                 journal_refresh_s: float = 2.0) -> None:
         self.calibration = calibration if calibration is not None else Calibration()
         self.config = config if config is not None else GalleryConfig()
         self.visits = VisitTable()
@@ -84,6 +89,19 @@ class Gallery:
         self.bundle: dict | None = None
         """Which bundle made the gallery's vectors (:func:`~reidstream.pipeline.gallery.persist.bundle_identity`),
         saved with it; None: not recorded."""
+        self.journal_seq = 0
+        """The last journal batch this gallery holds (see :mod:`~reidstream.pipeline.gallery.journal`)."""
+        self.journal_refresh_s = float(journal_refresh_s)
+        self._dirty_slots: set[int] = set()
+        self._dirty_rows: set[int] = set()
+        self._touched_slots: dict[int, float] = {}  # slot -> time of its first unreported refresh
+        self._touched_rows: dict[int, float] = {}
+        self._shift = 0.0  # clock shift not reported yet
+        self._now = 0.0
+        self._counters_sent: tuple[int, int] | None = None
+        self.name_allocator = None
+        """Called for the name of each new identity (a shared gallery's atomic ids); None: ``id-NNNN`` from
+        :attr:`next_id`."""
 
     @classmethod
     def from_config(cls, cfg: GalleryConfig, calibration: Calibration | None = None) -> "Gallery":
@@ -139,6 +157,8 @@ class Gallery:
 
     # ----------------------------------------------------------- bookkeeping
     def _new_identity(self, name: str | None, timestamp: float, pinned: bool = False) -> int:
+        if name is None and self.name_allocator is not None:
+            name = self.name_allocator()
         if name is None:
             while f"id-{self.next_id:04d}" in self._slot:
                 self.next_id += 1
@@ -158,12 +178,15 @@ class Gallery:
         self._slot[name] = slot
         self.last_seen[slot], self.pinned[slot], self.created[slot] = timestamp, pinned, self._serial
         self._serial += 1
+        self._dirty_slots.add(slot)
         return slot
 
     def _remove(self, slot: int) -> str:
         name = self._names[slot]
+        self._dirty_slots.add(slot)
         for row in self.visits.rows_of(slot):
             self.visits.remove(int(row))
+            self._dirty_rows.add(int(row))
         for st in self._tracks.values():
             if st.slot == slot:
                 st.slot, st.row = None, -1
@@ -179,6 +202,7 @@ class Gallery:
         extra = len(rows) - self.config.max_visits_per_identity
         for row in sorted((r for r in rows if r not in live), key=lambda r: self.visits.end[r])[: max(extra, 0)]:
             self.visits.remove(int(row))
+            self._dirty_rows.add(int(row))
 
     def expire(self, timestamp: float) -> list[str]:
         """Drops visits older than ``max_age_s``, identities left without visits, and enforces ``max_identities``."""
@@ -189,6 +213,7 @@ class Gallery:
         for row in np.flatnonzero(old):
             if int(row) not in live:
                 v.remove(int(row))
+                self._dirty_rows.add(int(row))
         counts = np.bincount(v.owner[v.used], minlength=self.slots) if self.slots else np.zeros(0, int)
         busy = {st.slot for st in self._tracks.values() if st.slot is not None}
         gone = [self._remove(s) for s in sorted(self._slot.values())
@@ -223,11 +248,18 @@ class Gallery:
         for t, st in enumerate(states):
             if exclude_own and st.row >= 0:
                 fused[t, st.row] = -np.inf
-            overlap = v.used & (v.end >= st.evidence.first_seen) & (np.arange(v.capacity) != st.row)
+            overlap = v.used & (v.end >= st.evidence.first_seen) & (np.arange(v.capacity) != st.row) & \
+                self._covisible_rows()
             busy = np.unique(v.owner[overlap])
             fused[t, np.isin(v.owner, busy) & v.used] = -np.inf
         score = per_identity(fused, v.owner, v.used, self.slots)
         return score, fused, summaries
+
+    def _covisible_rows(self) -> np.ndarray | bool:
+        """Visit rows whose overlap in time with a track excludes their identity from it (seen at once): all
+        of them here; a shared gallery (:mod:`~reidstream.pipeline.gallery.shared`) keeps only its own
+        cameras' rows, since another site's camera may see the same person at the same time."""
+        return True
 
     # --------------------------------------------------------------- decisions
     def _decide(self, states: list[_Track], timestamp: float) -> None:
@@ -243,6 +275,7 @@ class Gallery:
                 st.evidence_llr = float(score[t, slot])
             st.slot, st.last_check = slot, timestamp
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
+            self._dirty_rows.add(st.row)
             self._bound_visits(slot)
 
     def _recheck(self, states: list[_Track], timestamp: float) -> None:
@@ -271,6 +304,8 @@ class Gallery:
         self.visits.owner[st.row] = slot
         st.slot, st.better, st.contrary = slot, 0, 0
         self.last_seen[slot] = timestamp
+        self._dirty_rows.add(st.row)
+        self._dirty_slots.add(slot)
         if old is not None and not len(self.visits.rows_of(old)) and not self.pinned[old]:
             self.last_expired.append(self._remove(old))  # merged into ``slot``
         self._bound_visits(slot)
@@ -290,13 +325,14 @@ class Gallery:
         if self._rebase is not None:
             self._rebase_clock(timestamp)
         c = self.config
-        self.last_expired, self.last_resolved = [], {}
+        self.last_expired, self.last_resolved, self._now = [], {}, float(timestamp)
         for tid, st in list(self._tracks.items()):
             if timestamp - st.evidence.last_seen > c.lost_s:
                 if st.slot is None:
                     if st.evidence.frames >= c.min_frames:
                         self._decide([st], timestamp)
                     self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
+                self._ended(st)
                 del self._tracks[tid]
         self.last_expired += self.expire(timestamp)
         frame_index = int(observations[0].frame_index) if observations else 0
@@ -306,6 +342,8 @@ class Gallery:
             if st.slot is not None:
                 self.visits.set(st.row, st.evidence.summary(), st.evidence.first_seen, st.evidence.last_seen)
                 self.last_seen[st.slot] = timestamp
+                self._touched_rows.setdefault(st.row, timestamp)
+                self._touched_slots.setdefault(st.slot, timestamp)
         ready = self._ready([self._tracks[tid] for tid in present if self._tracks[tid].slot is None], timestamp)
         if ready:
             self._decide(ready, timestamp)
@@ -336,6 +374,8 @@ class Gallery:
             self._decide(ready, timestamp)
         for tid, st in pending:
             out[tid] = "" if st.slot is None else self._names[st.slot]
+        for st in self._tracks.values():
+            self._ended(st)
         self._tracks.clear()
         return out
 
@@ -351,6 +391,7 @@ class Gallery:
         v.start[v.used] += shift
         v.end[v.used] += shift
         self.last_seen[: self.slots] += shift
+        self._shift += shift
 
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
         """The pending tracks to decide now (rule 3): decisive for an identity, old enough and clearly new, or
@@ -392,9 +433,127 @@ class Gallery:
             for v in unit_rows(obs, f"enrol '{name}': observations[{i}]"):
                 ev.add_vector(f"{obs.space}/{obs.modality.value}", v, 1.0)
         slot = self._new_identity(name, timestamp, pinned=True)
-        self.visits.add(slot, -1, ev.summary(), timestamp, timestamp)
+        self._dirty_rows.add(self.visits.add(slot, -1, ev.summary(), timestamp, timestamp))
         self.last_expired = self.expire(timestamp)
         return name
+
+    # ------------------------------------------------------------- journal
+    def _ended(self, st: _Track) -> None:
+        """A track ends: its visit's and identity's last state is reported at the next drain."""
+        if st.slot is not None and st.row >= 0:
+            self._dirty_rows.add(st.row)
+            self._dirty_slots.add(st.slot)
+
+    def drain_mutations(self, everything: bool = False) -> list[Mutation]:
+        """The changes since the last call, as records (see :mod:`~reidstream.pipeline.gallery.journal`).
+
+        ``counters`` and ``shift_clock`` come first, then per changed identity slot and visit row its new state
+        or its removal. The running refreshes of live tracks are held back for ``journal_refresh_s``.
+
+        Args:
+            everything: Also report the refreshes held back.
+        """
+        out = []
+        counters = (int(self.next_id), int(self._serial))
+        if counters != self._counters_sent:
+            out.append(Mutation("counters", {"next_id": counters[0], "serial": counters[1]}))
+            self._counters_sent = counters
+        if self._shift:
+            out.append(Mutation("shift_clock", {"shift": self._shift}))
+            self._shift = 0.0
+        for touched, dirty in ((self._touched_slots, self._dirty_slots), (self._touched_rows, self._dirty_rows)):
+            due = [k for k, t in touched.items() if everything or self._now - t >= self.journal_refresh_s]
+            dirty.update(due)
+            for k in [k for k in touched if k in dirty]:
+                del touched[k]
+        for slot in sorted(self._dirty_slots):
+            name = self._names[slot] if slot < len(self._names) else None
+            if name is None:
+                out.append(Mutation("remove_identity", {"slot": slot}))
+            else:
+                out.append(Mutation("upsert_identity", {"slot": slot, "name": name, "created": int(self.created[slot]),
+                                                        "pinned": bool(self.pinned[slot]),
+                                                        "last_seen": float(self.last_seen[slot])}))
+        v = self.visits
+        for row in sorted(self._dirty_rows):
+            if row >= v.capacity or not v.used[row]:
+                out.append(Mutation("remove_visit", {"row": row}))
+                continue
+            visit = v.visit(row)
+            out.append(Mutation("upsert_visit", {
+                "row": row, "owner": int(v.owner[row]), "track": int(v.track[row]), "start": float(v.start[row]),
+                "end": float(v.end[row]), "height": visit.height, "height_sigma": visit.height_sigma,
+                "width": visit.width, "width_sigma": visit.width_sigma, "lit": visit.lit}, visit.vectors))
+        self._dirty_slots.clear()
+        self._dirty_rows.clear()
+        return out
+
+    def apply_mutation(self, m: Mutation) -> None:
+        """Sets the state one record describes (idempotent but for ``shift_clock``; not reported as a change).
+
+        Raises:
+            ValueError: ``m`` has an unknown op, or a visit's vectors do not fit the stored feature sizes.
+        """
+        f = m.fields
+        if m.op == "counters":
+            self.next_id, self._serial = int(f["next_id"]), int(f["serial"])
+            self._counters_sent = (self.next_id, self._serial)
+        elif m.op == "shift_clock":  # the one op-based record: the journal's seq applies it once
+            v, shift = self.visits, float(f["shift"])
+            v.start[v.used] += shift
+            v.end[v.used] += shift
+            self.last_seen[: self.slots] += shift
+        elif m.op in ("upsert_identity", "remove_identity"):
+            slot = int(f["slot"])
+            if slot >= len(self._names):
+                for s in range(len(self._names), slot + 1):
+                    self._names.append(None)
+                    heapq.heappush(self._free, s)
+            grow = len(self._names) - len(self.last_seen)
+            if grow > 0:
+                self.last_seen = np.concatenate([self.last_seen, np.zeros(grow)])
+                self.pinned = np.concatenate([self.pinned, np.zeros(grow, bool)])
+                self.created = np.concatenate([self.created, np.zeros(grow, np.int64)])
+            old = self._names[slot]
+            if old is not None:
+                del self._slot[old]
+            name = None if m.op == "remove_identity" else str(f["name"])
+            if name is not None and name in self._slot:  # the name held another slot before
+                other = self._slot.pop(name)
+                self._names[other] = None
+                heapq.heappush(self._free, other)
+            self._names[slot] = name
+            if name is not None:
+                self._slot[name] = slot
+                self.last_seen[slot], self.pinned[slot], self.created[slot] = \
+                    float(f["last_seen"]), bool(f["pinned"]), int(f["created"])
+                if old is None:
+                    self._free.remove(slot)
+                    heapq.heapify(self._free)
+            else:
+                self.pinned[slot] = False
+                if old is not None:
+                    heapq.heappush(self._free, slot)
+        elif m.op == "upsert_visit":
+            put_visit(self.visits, int(f["row"]), f, m.arrays)
+        elif m.op == "remove_visit":
+            row = int(f["row"])
+            if row < self.visits.capacity and self.visits.used[row]:
+                self.visits.remove(row)
+        else:
+            raise ValueError(f"apply_mutation: unknown op {m.op!r}")
+
+    def settle(self) -> None:
+        """Marks the gallery as just loaded (snapshot, journal): no changes to report, and the first
+        :meth:`match` rebases the stored times if the new source's clock starts earlier."""
+        ends = [*self.visits.end[self.visits.used], *self.last_seen[list(self._slot.values())]]
+        self._rebase = float(max(ends)) if ends else None
+        self._dirty_slots.clear()
+        self._dirty_rows.clear()
+        self._touched_slots.clear()
+        self._touched_rows.clear()
+        self._shift = 0.0
+        self._counters_sent = (int(self.next_id), int(self._serial))
 
 
 __all__ = ["Gallery", "GalleryConfig"]

@@ -40,6 +40,11 @@ Definitions:
   least ``pure_share`` (90 %) of its matched frames belong to its majority
   ground-truth person. *ID switches inside tracks*: changes of the matched
   ground-truth person along a track's matched frames.
+
+Several cameras (one ``frames.jsonl`` with lines of several ``camera`` values, as a
+multi-camera run into one gallery writes): frame indices, duplicates and restart
+segments are per camera; :func:`score_site` reports the multi-camera IDF1 (global
+identities over all cameras), cross-camera hand-overs and :func:`score` per camera.
 """
 
 from __future__ import annotations
@@ -127,13 +132,17 @@ class _Frame:
     pred_boxes: np.ndarray
     pred_tracks: list[int] = field(default_factory=list)
     segment: int = 0
+    camera: str = ""
+    time: float = 0.0
 
 
 def read_frames(path: str | Path) -> list[_Frame]:
     """Parses ``frames.jsonl`` (a cut-off last line is ignored).
 
     A restart marker line (``{"restart": true}``, written by ``reid-stream --resume``) or a frame index that
-    does not increase starts a new restart segment.
+    does not increase starts a new restart segment. Frame indices are per camera (``camera``; lines without it,
+    from old logs, are camera ``""``): a camera's index that does not increase starts a new segment for that
+    camera only, and a frame is keyed by (camera, index).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -147,7 +156,9 @@ def read_frames(path: str | Path) -> list[_Frame]:
                                 f"(the simulated camera or a recording of it)")
     frames: list[_Frame] = []
     lines = path.read_text().splitlines()
-    segment, restart = 0, False
+    segment = 0
+    current: dict[str, tuple[int, int]] = {}  # camera -> (its segment, its last frame index)
+    restarted: set[str] = set()  # cameras with frames before the last restart marker and none after it
     seen: dict[tuple[str, int], int] = {}  # (camera, frame) -> line, since the last restart marker
     for no, line in enumerate(lines, 1):
         try:
@@ -158,29 +169,67 @@ def read_frames(path: str | Path) -> list[_Frame]:
             raise ValueError(f"{path}, line {no}: not valid JSON") from None
         if isinstance(d, dict) and d.get(RESTART_KEY) is True:
             seen.clear()
-            restart = bool(frames)
+            restarted = set(current)
             continue
-        key = (str(d.get("camera", "")), d["frame"])
+        camera = str(d.get("camera", ""))
+        key = (camera, d["frame"])
         if key in seen:
             raise ValueError(f"{path}, line {no}: camera {key[0]!r} frame {key[1]} is logged twice (first on line "
                              f"{seen[key]}) with no restart marker between them: two runs were written into one "
                              f"output directory; run reid-stream again with --overwrite (or into a new directory), "
                              f"or with --resume to continue a run")
         seen[key] = no
-        if frames and (restart or d["frame"] <= frames[-1].index):
+        if camera in current and (camera in restarted or d["frame"] <= current[camera][1]):
             segment += 1
-        restart = False
+            current[camera] = (segment, d["frame"])
+        else:
+            current[camera] = (current[camera][0] if camera in current else segment, d["frame"])
+        restarted.discard(camera)
         gt = np.array([g[1:] for g in d["gt"]], float).reshape(-1, 4)
         pred = np.array([p[2:] for p in d["pred"]], float).reshape(-1, 4)
-        frames.append(_Frame(d["frame"], f"{d['camera']}/{'lit' if d['lit'] else 'dark'}",
+        light = "lit" if d["lit"] else "dark"
+        frames.append(_Frame(d["frame"], f"{camera}/{light}" if camera else light,
                              np.array([g[0] for g in d["gt"]], int), gt, [p[0] for p in d["pred"]], pred,
-                             [int(p[1]) for p in d["pred"]], segment))
+                             [int(p[1]) for p in d["pred"]], current[camera][0], camera, float(d.get("time", 0.0))))
     if not frames:
         raise ValueError(f"{path}: no frames with ground truth")
     return frames
 
 
 LIGHT_TRANSITIONS = ("lit->lit", "lit->dark", "dark->lit", "dark->dark")
+
+
+def _assign(frames: Sequence[_Frame], iou: float):
+    """Per frame, the optimal IoU assignment of predictions to ground-truth people (at least ``iou``).
+
+    Returns:
+        ``codes`` (identity name -> integer code), per-frame ground-truth ids, prediction codes and IoU matrices
+        (for the ``trackers`` metrics), ``matched`` (per frame: person -> identity name) and ``tracks``
+        (``(camera, segment, track id)`` -> matched person per frame, in order).
+    """
+    from scipy.optimize import linear_sum_assignment
+    from trackers.eval import box_iou
+
+    codes: dict[str, int] = {}
+    gt_ids, pr_ids, sims = [], [], []
+    matched: list[dict[int, str]] = []  # per frame: gt identity -> pipeline identity (IoU assignment)
+    tracks: dict[tuple[str, int, int], list[int]] = {}  # (camera, segment, track) -> matched person per frame
+    for f in frames:
+        s = box_iou(f.gt_boxes, f.pred_boxes) if len(f.gt_boxes) and len(f.pred_boxes) else \
+            np.zeros((len(f.gt_boxes), len(f.pred_boxes)))
+        gt_ids.append(f.gt_ids)
+        pr_ids.append(np.array([codes.setdefault(p, len(codes) + 1) for p in f.pred_ids], int))
+        sims.append(s)
+        pairs = {}
+        if s.size:
+            r, c = linear_sum_assignment(-s)
+            for i, j in zip(r, c):
+                if s[i, j] >= iou:
+                    pairs[int(f.gt_ids[i])] = f.pred_ids[j]
+                    if j < len(f.pred_tracks):
+                        tracks.setdefault((f.camera, f.segment, f.pred_tracks[j]), []).append(int(f.gt_ids[i]))
+        matched.append(pairs)
+    return codes, gt_ids, pr_ids, sims, matched, tracks
 
 
 def score(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
@@ -196,28 +245,9 @@ def score(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
     Returns:
         The figures (see the module docstring), JSON-serialisable.
     """
-    from scipy.optimize import linear_sum_assignment
-    from trackers.eval import box_iou, compute_clear_metrics, compute_identity_metrics
+    from trackers.eval import compute_clear_metrics, compute_identity_metrics
 
-    codes: dict[str, int] = {}
-    gt_ids, pr_ids, sims = [], [], []
-    matched: list[dict[int, str]] = []  # per frame: gt identity -> pipeline identity (IoU assignment)
-    tracks: dict[tuple[int, int], list[int]] = {}  # (segment, track id) -> matched gt person per frame, in order
-    for f in frames:
-        s = box_iou(f.gt_boxes, f.pred_boxes) if len(f.gt_boxes) and len(f.pred_boxes) else \
-            np.zeros((len(f.gt_boxes), len(f.pred_boxes)))
-        gt_ids.append(f.gt_ids)
-        pr_ids.append(np.array([codes.setdefault(p, len(codes) + 1) for p in f.pred_ids], int))
-        sims.append(s)
-        pairs = {}
-        if s.size:
-            r, c = linear_sum_assignment(-s)
-            for i, j in zip(r, c):
-                if s[i, j] >= iou:
-                    pairs[int(f.gt_ids[i])] = f.pred_ids[j]
-                    if j < len(f.pred_tracks):
-                        tracks.setdefault((f.segment, f.pred_tracks[j]), []).append(int(f.gt_ids[i]))
-        matched.append(pairs)
+    codes, gt_ids, pr_ids, sims, matched, tracks = _assign(frames, iou)
     ident = compute_identity_metrics(gt_ids, pr_ids, sims, threshold=iou)
     clear = compute_clear_metrics(gt_ids, pr_ids, sims, threshold=iou)
     visits = _visits(frames, gap_frames)
@@ -229,7 +259,7 @@ def score(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
         by_light[key] = {"returns": len(rs), "reidentified": sum(r["reidentified"] for r in rs), "rate": _rate(rs)}
     decided = _decisions(frames, matched, visits)
     first = [v for v in decided if v["first"]]
-    track_rows = [_track_row(seg, tid, people, pure_share) for (seg, tid), people in tracks.items()]
+    track_rows = [_track_row(seg, tid, people, pure_share) for (_, seg, tid), people in tracks.items()]
     pure = [t for t in track_rows if t["one_person"]]
     return {"frames": len(frames), "gt_people": len({int(i) for f in frames for i in f.gt_ids}),
             "identities_created": len(codes),
@@ -380,6 +410,89 @@ def format_score(s: dict[str, Any]) -> str:
     ])
 
 
+def cameras_of(frames: Sequence[_Frame]) -> list[str]:
+    """The cameras of a run, in order of first appearance."""
+    return list(dict.fromkeys(f.camera for f in frames))
+
+
+def score_site(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
+               pure_share: float = 0.9) -> dict[str, Any]:
+    """Multi-camera figures of a run over several cameras into one gallery (one ``frames.jsonl``).
+
+    - *Multi-camera IDF1*: IDF1 (IDP, IDR) with one matching of pipeline identity names to global ground-truth
+      person ids over the frames of all cameras together (a frame is a (camera, index)).
+    - *Hand-over*: a person's matched visit to camera B that follows (by the site clock, the ``time`` of the
+      visits' first frames) their previous matched visit, which was to another camera A. It is *correct* when
+      the visit's majority identity in B equals the majority identity of that visit in A. Visits are cut per
+      camera as in :func:`score` (``gap_frames`` of that camera's lines); unmatched visits are left out.
+    - *Per camera*: :func:`score` of each camera's frames alone.
+
+    Raises:
+        ValueError: the frames come from fewer than two cameras.
+    """
+    from trackers.eval import compute_identity_metrics
+
+    cams = cameras_of(frames)
+    if len(cams) < 2:
+        raise ValueError(f"score_site: expected frames of two or more cameras, got {cams}")
+    codes, gt_ids, pr_ids, sims, matched, _ = _assign(frames, iou)
+    ident = compute_identity_metrics(gt_ids, pr_ids, sims, threshold=iou)
+    visits: list[dict] = []
+    for cam in cams:
+        lines = [k for k, f in enumerate(frames) if f.camera == cam]
+        sub = [frames[k] for k in lines]
+        for person, runs in _visits(sub, gap_frames).items():
+            for run in runs:
+                got = Counter(matched[lines[k]].get(person) for k in run if matched[lines[k]].get(person))
+                if got:
+                    first = frames[lines[run[0]]]
+                    visits.append({"person": person, "camera": cam, "time": first.time, "frame": first.index,
+                                   "light": _light(Counter(sub[k].condition for k in run).most_common(1)[0][0]),
+                                   "identity": got.most_common(1)[0][0]})
+    visits.sort(key=lambda v: (v["person"], v["time"], cams.index(v["camera"])))
+    handovers = [{"person": b["person"], "from": a["camera"], "to": b["camera"], "time": b["time"],
+                  "frame": b["frame"], "light": f"{a['light']}->{b['light']}", "previous_identity": a["identity"],
+                  "identity": b["identity"], "correct": a["identity"] == b["identity"]}
+                 for a, b in zip(visits, visits[1:]) if a["person"] == b["person"] and a["camera"] != b["camera"]]
+    by_cameras: dict[str, dict] = {}
+    for h in handovers:
+        row = by_cameras.setdefault(f"{h['from']}->{h['to']}", {"handovers": 0, "correct": 0})
+        row["handovers"] += 1
+        row["correct"] += h["correct"]
+    for row in by_cameras.values():
+        row["rate"] = _pct(row["correct"], row["handovers"])
+    correct = sum(h["correct"] for h in handovers)
+    return {"cameras": cams, "frames": len(frames),
+            "frames_by_camera": {c: sum(f.camera == c for f in frames) for c in cams},
+            "gt_people": len({int(i) for f in frames for i in f.gt_ids}), "identities_created": len(codes),
+            "IDF1": 100 * float(ident["IDF1"]), "IDP": 100 * float(ident["IDP"]), "IDR": 100 * float(ident["IDR"]),
+            "handovers": len(handovers), "handovers_correct": correct, "handover_rate": _pct(correct, len(handovers)),
+            "handover_by_cameras": by_cameras, "handover_details": handovers,
+            "per_camera": {c: score([f for f in frames if f.camera == c], iou=iou, gap_frames=gap_frames,
+                                    pure_share=pure_share) for c in cams}}
+
+
+def format_site_score(s: dict[str, Any]) -> str:
+    """The multi-camera score (:func:`score_site`) as a short table, then :func:`format_score` per camera."""
+    out = [
+        f"cameras                  {', '.join(s['cameras'])}",
+        f"frames scored            {s['frames']}  (" + ", ".join(f"{c} {n}" for c, n in s["frames_by_camera"].items())
+        + ")",
+        f"people (ground truth)    {s['gt_people']}",
+        f"identities created       {s['identities_created']}",
+        f"multi-camera IDF1        {s['IDF1']:.1f}%  (IDP {s['IDP']:.1f}%, IDR {s['IDR']:.1f}%; one identity per "
+        f"person over all cameras)",
+        f"hand-overs correct       {_of(s['handovers_correct'], s['handovers'])}  (identity in the new camera = "
+        f"the one in the previous camera)",
+    ]
+    if s["handover_by_cameras"]:
+        out.append("  by cameras: " + ", ".join(f"{k} {_of(v['correct'], v['handovers'])}"
+                                              for k, v in s["handover_by_cameras"].items()))
+    for cam, cs in s["per_camera"].items():
+        out += ["", f"camera {cam}:"] + ["  " + line for line in format_score(cs).splitlines()]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``reid-score``: scores a ``reid-stream --output`` directory."""
     import argparse
@@ -389,7 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "ground truth of its source: IDF1, identity switches, re-identification of people "
                                 "who return (in another modality, in the dark), first-time visitors given a new "
                                 "identity, false merges, tracks that stay one person.")
-    p.add_argument("run", type=Path, help="the reid-stream --output directory")
+    p.add_argument("run", type=Path, help="the reid-stream --output directory (its frames.jsonl may hold several "
+                   "cameras, e.g. of reid-stream --site: then multi-camera IDF1, hand-overs and per-camera figures)")
     p.add_argument("--iou", type=float, default=0.5, help="IoU for a prediction to count as the person")
     p.add_argument("--gap", type=int, default=15, help="frames of absence that end a visit")
     p.add_argument("--pure-share", type=float, default=0.9,
@@ -397,15 +511,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     a = p.parse_args(argv)
     try:
-        s = score(read_frames(a.run / FRAMES_FILE), iou=a.iou, gap_frames=a.gap, pure_share=a.pure_share)
+        frames = read_frames(a.run / FRAMES_FILE)
+        multi = len(cameras_of(frames)) > 1
+        s = (score_site if multi else score)(frames, iou=a.iou, gap_frames=a.gap, pure_share=a.pure_share)
     except (FileNotFoundError, ValueError) as e:
         print(f"reid-score: error: {e}", file=sys.stderr)
         return 2
-    print(format_score(s))
+    print(format_site_score(s) if multi else format_score(s))
     if a.json:
         a.json.write_text(json.dumps(s, indent=2) + "\n")
     return 0
 
 
-__all__ = ["FRAMES_FILE", "LIGHT_TRANSITIONS", "RESTART_KEY", "ScoreLogSink", "format_score", "mean_luma",
-           "read_frames", "score"]
+__all__ = ["FRAMES_FILE", "LIGHT_TRANSITIONS", "RESTART_KEY", "ScoreLogSink", "cameras_of", "format_score",
+           "format_site_score", "mean_luma", "read_frames", "score", "score_site"]

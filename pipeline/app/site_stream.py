@@ -1,0 +1,166 @@
+"""A site run: every camera of a :class:`~reidstream.pipeline.app.site.SiteConfig` into one gallery."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from reidstream.pipeline.app.site import SiteConfig
+from reidstream.pipeline.app.stream import (MAX_SKIPPED_LISTED, build_detector, build_gallery, build_tracker,
+                                            bundle_of, check_detector, frame_counts_text, pipeline_options,
+                                            synthetic_bundle_warning)
+from reidstream.pipeline.atomic import atomic_write_text
+from reidstream.pipeline.embed.stage import EmbedStage
+from reidstream.pipeline.multicam import SitePipeline, SiteSource
+from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error, run
+
+def _is_replay(cfg) -> bool:
+    from reidstream.pipeline.app.sources import PLAYBACK_SUFFIXES
+
+    s = cfg.source
+    return s.camera == "recording" or (s.uri is not None and Path(s.uri).suffix.lower() in PLAYBACK_SUFFIXES) or \
+        (s.camera == "video" and s.uri is not None)
+
+
+def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = None) -> dict:
+    """Runs every camera of ``cfg`` into one gallery; returns the summary (with a ``cameras`` section).
+
+    Like :func:`~reidstream.pipeline.app.stream.stream`, nothing is written before every camera is open and
+    its detector checked against its streams. A camera whose source fails later is reported and the others
+    go on (``camera_failures`` in the summary).
+
+    Raises:
+        FileExistsError / BundleError / SourceError / ValueError: as for a single camera, naming the camera.
+        OutputError: an output could not be written for lack of space.
+    """
+    from reidstream.pipeline.app.outputs import check_output_dir, clear_outputs
+    from reidstream.pipeline.app.sinks import build_sinks
+    from reidstream.pipeline.app.sources import open_stream_source, source_modalities
+    from reidstream.pipeline.sinks.by_camera import ByCamera
+    from reidstream.pipeline.sinks.summary import SummarySink, format_summary
+
+    out = Path(cfg.output.dir) if cfg.output.dir else None
+    existing = cfg.output.existing
+    ids = [c.id for c in cfg.cameras]
+    cams = {cid: cfg.camera(cid) for cid in ids}
+    for cid, c in cams.items():
+        if out is not None and c.source.camera == "recording":
+            check_output_dir(out, existing, replay=c.source.uri)
+    found = check_output_dir(out, existing) if out is not None else []
+    bundle = bundle_of(cfg)
+    embed = EmbedStage.from_bundle(bundle, device=cfg.device, workers=cfg.embed.workers)
+    skipped: list = []
+    sources: dict = {}
+    fps: dict[str, float] = {}
+    pipelines: dict[str, Pipeline] = {}
+    metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
+    try:
+        detectors = {}
+        for cid, c in cams.items():
+            def on_skip(frame, cid=cid, uri=c.source.uri) -> None:
+                skipped.append((cid, frame))
+                print(f"reid-stream: warning: camera {cid}: {frame.message(Path(uri or ''))}", file=sys.stderr,
+                      flush=True)
+
+            try:
+                sources[cid], fps[cid] = open_stream_source(c, on_skip=on_skip)
+                detectors[cid] = build_detector(c, bundle)
+                check_detector(c, bundle, detectors[cid], source_modalities(c, sources[cid]))
+            except Exception as e:
+                raise type(e)(f"camera {cid}: {e}") from e
+        warnings = {w for c in cams.values() if (w := synthetic_bundle_warning(c, bundle)) is not None}
+        for w in sorted(warnings):
+            print(f"reid-stream: warning: {w}", file=sys.stderr, flush=True)
+        if cfg.output.metrics is not None:
+            from reidstream.pipeline.app.metrics import MetricsServer
+
+            metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
+            print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
+                  file=sys.stderr, flush=True)
+        if out is not None:
+            if existing == "overwrite" and found:
+                clear_outputs(out, found)
+                print(f"reid-stream: --overwrite: deleted the earlier run's {', '.join(found)} in {out}",
+                      file=sys.stderr, flush=True)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        gallery = build_gallery(cfg, out, embed, bundle)
+        summary = SummarySink()
+        per_camera = ByCamera(lambda cid: SummarySink(name=f"summary[{cid}]"), name="summary-per-camera",
+                              cameras=ids)
+        merged = SiteSource(sources, live=not all(_is_replay(c) for c in cams.values()),
+                            window_s=0.5 / max(fps.values()))
+        sinks, stop = build_sinks(cfg, out, max(fps.values()), extra=[summary, per_camera], cameras=ids,
+                                  registry=metrics.registry if metrics is not None else None, gallery=gallery,
+                                  frame_counts=lambda camera: merged.counts()["cameras"].get(camera))
+        for cid, c in cams.items():
+            pipelines[cid] = Pipeline(detectors[cid], build_tracker(c, fps[cid]), embed, gallery,
+                                      **pipeline_options(c))
+        site = SitePipeline(pipelines)
+    except BaseException:
+        for s in sources.values():
+            s.close()
+        if metrics is not None:
+            metrics.stop()
+        raise
+    print(f"reid-stream: site of {len(ids)} cameras: {', '.join(ids)}", file=sys.stderr, flush=True)
+    processed = [0]
+
+    def report(results) -> None:
+        processed[0] += 1
+        if progress is not None and (processed[0] - 1) % 25 == 0:
+            people = sum(len(r.detections) for r in results)
+            progress(f"round {processed[0]}: {len(results)} frames, {people} people, {len(gallery)} identities; "
+                     f"{frame_counts_text(merged.counts())}")
+
+    try:
+        run(merged, site, sinks, max_frames=None,  # source.max_frames: per camera, kept by each source
+            gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
+            save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
+    except OutputError as e:
+        if out is not None:
+            try:
+                atomic_write_text(out / "summary.json", json.dumps(
+                    {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}, indent=2,
+                    default=float) + "\n")
+            except OSError:
+                pass
+        raise
+    finally:
+        if metrics is not None:
+            metrics.stop()
+    counts = merged.counts()
+    result = summary.summary()
+    result["frames_processed"] = summary.frames
+    result["frames_skipped"] = len(skipped)
+    result["frames_read"] = None if counts["read"] is None else counts["read"] + len(skipped)
+    result["frames_dropped"] = {**counts["dropped"], "unreadable": len(skipped)}
+    result["skipped"] = [{"camera": cid, "frame": f.index, "modality": f.modality.value, "file": f.file,
+                          "reason": f.reason} for cid, f in skipped[:MAX_SKIPPED_LISTED]]
+    result["camera_failures"] = {f.camera_id: f"{type(f.error).__name__}: {f.error}" for f in merged.failures}
+    result["cameras"] = {}
+    for cid in ids:
+        s = per_camera.sinks[cid]
+        c = counts["cameras"][cid]
+        n_skip = sum(1 for k, _ in skipped if k == cid)
+        result["cameras"][cid] = {**s.summary(), "frames_processed": s.frames, "frames_skipped": n_skip,
+                                  "frames_read": None if c["read"] is None else c["read"] + n_skip,
+                                  "frames_dropped": {**c["dropped"], "unreadable": n_skip}}
+    print(format_summary(result))
+    for cid in ids:
+        cs = result["cameras"][cid]
+        ids_ = cs["identities"]
+        print(f"camera {cid}: {cs['frames_processed']} frames, {cs['detections']} detections, identities "
+              f"{ids_['created']} created, {ids_['matched_identities']} matched, {ids_['seen']} seen"
+              + (f"; failed: {result['camera_failures'][cid]}" if cid in result["camera_failures"] else ""))
+    if out is not None:
+        path = out / "summary.json"
+        try:
+            atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
+        except OSError as e:
+            if disk_full_error(e) is None:
+                raise
+            raise OutputError(f"{path}: no space left on device; summary.json not written", str(path)) from e
+    return result
