@@ -145,7 +145,7 @@ class Pipeline:
         """
         item, frame, dets, lit = prepared.item, prepared.item.frame, prepared.detections, prepared.lit
         t4 = time.perf_counter()
-        matches, resolved = self._match(observations, frame.timestamp, prepared.cues)
+        matches, resolved = self._match(observations, frame.timestamp, prepared.cues, frame.camera_id)
         expired = list(getattr(self.gallery, "last_expired", []) or [])
         t5 = time.perf_counter()
         events = self._events(frame, dets, matches, expired)
@@ -157,7 +157,8 @@ class Pipeline:
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
                            has_ground_truth=item.has_ground_truth, lit=lit, resolved=resolved)
 
-    def _match(self, observations: list[Embeddings], timestamp: float, cues) -> tuple[list[Match], dict[int, str]]:
+    def _match(self, observations: list[Embeddings], timestamp: float, cues,
+               camera: str | None = None) -> tuple[list[Match], dict[int, str]]:
         """The gallery's matches of this camera's tracks, and the tracks it decided after they left. With a
         ``track_base`` (a camera of a site) the gallery sees track ids offset by it, and decisions about other
         cameras' tracks are left in ``gallery.last_resolved`` for the site to route."""
@@ -166,7 +167,7 @@ class Pipeline:
             observations = [Embeddings(o.vectors, o.modality, o.space, o.track_ids + base, o.normalized,
                                        o.frame_index) for o in observations]
             cues = dataclasses.replace(cues, track_ids=cues.track_ids + base)
-        matches = self.gallery.match(observations, timestamp, cues)
+        matches = self.gallery.match(observations, timestamp, cues, camera=camera)
         resolved = {int(t) - base: i for t, i in (getattr(self.gallery, "last_resolved", {}) or {}).items()
                     if base <= int(t) < base + TRACK_SPAN}
         if self.resolved_elsewhere:

@@ -137,7 +137,7 @@ def site_config_from_args(args: argparse.Namespace):
         raise ValueError("--config is a one-camera stream config; with several cameras put its keys in the "
                          "--site file (every stream config key but source, plus cameras)")
     flags: dict = {}
-    listed = cameras_from_args(_listed(args.camera), [Path(r) for r in _listed(args.replay)])
+    listed, links = cameras_from_args(_listed(args.camera), [Path(r) for r in _listed(args.replay)])
     if listed and args.site is not None:
         raise ValueError("--site lists the cameras; --camera / --replay cannot be added to it")
     for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),
@@ -153,6 +153,8 @@ def site_config_from_args(args: argparse.Namespace):
     overrides = [*(f"{k}={json.dumps(v)}" for k, v in flags.items())]
     if listed:
         overrides.append(f"cameras={json.dumps(listed)}")
+    if links:
+        overrides.append(f"links={json.dumps(links)}")
     cfg = load_config(SiteConfig, args.site, [*overrides, *args.overrides])
     if args.max_frames is not None:
         cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"source": c.source.model_copy(

@@ -50,10 +50,47 @@ class CameraConfig(ConfigModel):
     body: BodyConfig | None = None
 
 
+class LinkConfig(ConfigModel):
+    """Two cameras a person can walk between without being seen by another camera.
+
+    Attributes:
+        between: The two camera ids.
+        transit_s: Shortest and longest time (s) from leaving one camera's view to entering the other's.
+    """
+
+    between: Annotated[list[Annotated[str, Field(pattern=CAMERA_ID)]], Field(min_length=2, max_length=2)]
+    transit_s: Annotated[list[Annotated[float, Field(ge=0.0, le=86400.0)]], Field(min_length=2, max_length=2)]
+
+    @model_validator(mode="after")
+    def _order(self) -> "LinkConfig":
+        if self.between[0] == self.between[1]:
+            raise ValueError(f"between: a link joins two different cameras, got {self.between}")
+        if self.transit_s[0] > self.transit_s[1]:
+            raise ValueError(f"transit_s: expected [shortest, longest], got {self.transit_s}")
+        return self
+
+
+class TransitConfig(ConfigModel):
+    """How much a transit through a declared link counts (:class:`~reidstream.pipeline.gallery.topology.Topology`).
+
+    Attributes:
+        llr: Log prior odds added to an identity last seen in a linked camera within the transit window.
+        too_soon_llr: Added to one last seen there less than the shortest transit ago.
+        slack_s: Tolerance on both ends of the window.
+    """
+
+    llr: float = Field(3.0, ge=0.0, le=20.0)
+    too_soon_llr: float = Field(-3.0, ge=-20.0, le=0.0)
+    slack_s: float = Field(1.0, ge=0.0, le=60.0)
+
+
 class SiteConfig(StreamConfig):
-    """A stream config shared by the site's cameras, plus the cameras (see the module docstring)."""
+    """A stream config shared by the site's cameras, plus the cameras and the links between them (see the
+    module docstring)."""
 
     cameras: Annotated[list[CameraConfig], Field(min_length=1, max_length=64)]
+    links: list[LinkConfig] = Field(default_factory=list)
+    transit: TransitConfig = TransitConfig()
 
     @model_validator(mode="after")
     def _cameras(self) -> "SiteConfig":
@@ -61,17 +98,32 @@ class SiteConfig(StreamConfig):
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"cameras: expected distinct camera ids, got {', '.join(twice)} more than once")
+        for i, link in enumerate(self.links):
+            unknown = [c for c in link.between if c not in ids]
+            if unknown:
+                raise ValueError(f"links[{i}].between: {', '.join(unknown)} is not one of the cameras "
+                                 f"({', '.join(ids)})")
         if "source" in self.model_fields_set:
             raise ValueError("source: a site config gives each camera its own source (cameras[i].source); "
                              "remove the top-level source")
         return self
+
+    def topology(self):
+        """The site's :class:`~reidstream.pipeline.gallery.topology.Topology` (None without links)."""
+        from reidstream.pipeline.gallery.topology import Topology
+
+        if not self.links:
+            return None
+        t = self.transit
+        return Topology({(lk.between[0], lk.between[1]): (lk.transit_s[0], lk.transit_s[1]) for lk in self.links},
+                        llr=t.llr, too_soon_llr=t.too_soon_llr, slack_s=t.slack_s)
 
     def camera(self, camera_id: str) -> StreamConfig:
         """The stream config of one camera: the site's, with the camera's own sections."""
         cam = next((c for c in self.cameras if c.id == camera_id), None)
         if cam is None:
             raise KeyError(f"no camera {camera_id!r} in this site (cameras: {', '.join(c.id for c in self.cameras)})")
-        data = self.model_dump(exclude={"cameras"})
+        data = self.model_dump(exclude={"cameras", "links", "transit"})
         for key in PER_CAMERA:
             own = getattr(cam, key)
             if own is not None:
@@ -79,8 +131,9 @@ class SiteConfig(StreamConfig):
         return StreamConfig.model_validate(data)
 
 
-def recorded_site_cameras(path: Path) -> list[dict]:
-    """The cameras of a recorded site directory (its ``site.json``): ``{"id", "source"}`` per camera.
+def recorded_site(path: Path) -> tuple[list[dict], list[dict]]:
+    """The cameras and links of a recorded site directory (its ``site.json``): ``{"id", "source"}`` per camera,
+    ``{"between", "transit_s"}`` per link.
 
     Raises:
         ValueError: ``site.json`` is unreadable or lacks ``cameras`` (naming the file and what was expected).
@@ -99,21 +152,28 @@ def recorded_site_cameras(path: Path) -> list[dict]:
             raise ValueError(f"{file}: cameras[{i}]: expected an entry with 'id' and 'dir'")
         sub = Path(path) / str(c.get("dir", c["id"]))
         out.append({"id": str(c["id"]), "source": {"camera": "recording", "uri": str(sub)}})
-    return out
+    links = meta.get("links") or []
+    if not isinstance(links, list) or not all(isinstance(lk, dict) and {"between", "transit_s"} <= set(lk)
+                                              for lk in links):
+        raise ValueError(f"{file}: expected 'links' to be a list of {{between, transit_s}} entries")
+    return out, [{"between": list(lk["between"]), "transit_s": list(lk["transit_s"])} for lk in links]
 
 
-def cameras_from_args(cameras: list[str], replays: list[Path]) -> list[dict]:
-    """Site cameras from repeated ``--camera KIND`` and ``--replay PATH`` options (a recorded site directory
-    given to ``--replay`` brings all its cameras). Ids: ``<kind><n>`` for cameras, the recording's name for
-    replays (made unique with a suffix)."""
+def cameras_from_args(cameras: list[str], replays: list[Path]) -> tuple[list[dict], list[dict]]:
+    """Site cameras (and links) from repeated ``--camera KIND`` and ``--replay PATH`` options (a recorded site
+    directory given to ``--replay`` brings all its cameras and links). Ids: ``<kind><n>`` for cameras, the
+    recording's name for replays (made unique with a suffix, which a recorded site's links must not need)."""
     from reidstream.pipeline.app.sources import PLAYBACK_SUFFIXES
 
     out: list[dict] = []
+    links: list[dict] = []
     for n, kind in enumerate(cameras):
         out.append({"id": f"{kind}{n}", "source": {"camera": kind}})
     for path in replays:
         if (path / SITE_FILE).is_file():
-            out += recorded_site_cameras(path)
+            cams, more = recorded_site(path)
+            out += cams
+            links += more
             continue
         kind = "recording" if path.is_dir() else PLAYBACK_SUFFIXES.get(path.suffix.lower())
         if kind is None:
@@ -128,7 +188,8 @@ def cameras_from_args(cameras: list[str], replays: list[Path]) -> list[dict]:
             c["id"] = f"{base}-{seen[base]}"
         else:
             seen[base] = 0
-    return out
+    return out, links
 
 
-__all__ = ["CameraConfig", "SITE_FILE", "SiteConfig", "cameras_from_args", "recorded_site_cameras"]
+__all__ = ["CameraConfig", "LinkConfig", "SITE_FILE", "SiteConfig", "TransitConfig", "cameras_from_args",
+           "recorded_site"]

@@ -87,6 +87,7 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
             out.mkdir(parents=True, exist_ok=True)
             (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         gallery = build_gallery(cfg, out, embed, bundle)
+        gallery.topology = cfg.topology()
         summary = SummarySink()
         per_camera = ByCamera(lambda cid: SummarySink(name=f"summary[{cid}]"), name="summary-per-camera",
                               cameras=ids)

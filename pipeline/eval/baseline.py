@@ -47,7 +47,7 @@ class MinDistanceGallery:
                     np.minimum.at(d[:, slot], rows, dist)
         return d
 
-    def match(self, observations: Sequence[Embeddings], timestamp: float, cues=None) -> list[Match]:
+    def match(self, observations: Sequence[Embeddings], timestamp: float, cues=None, *, camera=None) -> list[Match]:
         query = group(observations)
         d = self._distances(query)
         owner: dict[int, int] = {}

@@ -47,7 +47,8 @@ class EvidenceRecorder:
         self.last_expired: list[str] = []
         self.last_resolved: dict[int, str] = {}
 
-    def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None) -> list:
+    def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None, *,
+              camera: str | None = None) -> list:
         accumulate(observations, cues, timestamp, lambda tid: self._stores(tid, timestamp))
         return []
 

@@ -141,11 +141,11 @@ class SharedGallery(Gallery):
         self.link.close(timeout)
 
     # ------------------------------------------------------------- frames
-    def match(self, observations, timestamp, cues=None):
+    def match(self, observations, timestamp, cues=None, *, camera=None):
         """:meth:`Gallery.match` on the replica, after applying the other workers' changes; publishes this
         frame's changes and events."""
         self._sync_in()
-        out = super().match(observations, timestamp, cues)
+        out = super().match(observations, timestamp, cues, camera=camera)
         expired = [n for n in self.last_expired if n not in self._merged]
         self._publish(super().drain_mutations(), timestamp)
         for m in out:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from reidstream.pipeline.gallery.topology import Topology
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
@@ -55,6 +56,7 @@ class _Track:
     evidence_llr: float = 0.0
     modality: Modality = Modality.RGB
     new: bool = False
+    camera: str | None = None
 
 
 class Gallery:
@@ -86,6 +88,10 @@ class Gallery:
         self.last_resolved: dict[int, str] = {}
         """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
         self._rebase: float | None = None
+        self.topology: Topology | None = None
+        """The site's camera links and transit times (:mod:`~reidstream.pipeline.gallery.topology`); None: no
+        prior from where and when an identity was last seen."""
+        self._slot_camera: dict[int, str] = {}
         self.bundle: dict | None = None
         """Which bundle made the gallery's vectors (:func:`~reidstream.pipeline.gallery.persist.bundle_identity`),
         saved with it; None: not recorded."""
@@ -253,6 +259,11 @@ class Gallery:
             busy = np.unique(v.owner[overlap])
             fused[t, np.isin(v.owner, busy) & v.used] = -np.inf
         score = per_identity(fused, v.owner, v.used, self.slots)
+        if self.topology is not None and self.slots:
+            cams = [self._slot_camera.get(s) if self._names[s] is not None else None for s in range(self.slots)]
+            score = score + self.topology.prior([st.camera for st in states],
+                                                [st.evidence.first_seen for st in states], cams,
+                                                self.last_seen[: self.slots])
         return score, fused, summaries
 
     def _covisible_rows(self) -> np.ndarray | bool:
@@ -274,6 +285,8 @@ class Gallery:
             else:
                 st.evidence_llr = float(score[t, slot])
             st.slot, st.last_check = slot, timestamp
+            if st.camera is not None:
+                self._slot_camera[slot] = st.camera
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
             self._dirty_rows.add(st.row)
             self._bound_visits(slot)
@@ -304,6 +317,8 @@ class Gallery:
         self.visits.owner[st.row] = slot
         st.slot, st.better, st.contrary = slot, 0, 0
         self.last_seen[slot] = timestamp
+        if st.camera is not None:
+            self._slot_camera[slot] = st.camera
         self._dirty_rows.add(st.row)
         self._dirty_slots.add(slot)
         if old is not None and not len(self.visits.rows_of(old)) and not self.pinned[old]:
@@ -311,13 +326,15 @@ class Gallery:
         self._bound_visits(slot)
 
     # --------------------------------------------------------------- match
-    def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None) -> list[Match]:
+    def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None, *,
+              camera: str | None = None) -> list[Match]:
         """Adds one frame's evidence, makes the decisions that are due, and reports every track of the frame.
 
         Args:
             observations: Embeddings of the frame (several spaces/modalities share track ids).
             timestamp: Frame time in seconds.
             cues: Quality, body measures and colour statistics of the frame's tracks (None: quality 1, none else).
+            camera: The camera of the frame (for the site's :attr:`topology`; None: unknown).
 
         Returns:
             One :class:`Match` per track of the frame, sorted by track id; ``pending`` while undecided.
@@ -339,9 +356,13 @@ class Gallery:
         present = self._observe(observations, cues, timestamp)
         for tid in present:
             st = self._tracks[tid]
+            if st.camera is None:
+                st.camera = camera
             if st.slot is not None:
                 self.visits.set(st.row, st.evidence.summary(), st.evidence.first_seen, st.evidence.last_seen)
                 self.last_seen[st.slot] = timestamp
+                if st.camera is not None:
+                    self._slot_camera[st.slot] = st.camera
                 self._touched_rows.setdefault(st.row, timestamp)
                 self._touched_slots.setdefault(st.slot, timestamp)
         ready = self._ready([self._tracks[tid] for tid in present if self._tracks[tid].slot is None], timestamp)

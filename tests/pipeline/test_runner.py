@@ -162,7 +162,7 @@ class SpyGallery:
         self.gallery = gallery
         self.cues: list = []
 
-    def match(self, observations, timestamp, cues=None):
+    def match(self, observations, timestamp, cues=None, *, camera=None):
         self.cues.append(cues)
         return self.gallery.match(observations, timestamp, cues)
 

@@ -69,7 +69,8 @@ def test_example_site_config_loads():
 
 def test_cameras_from_repeated_options_get_unique_ids(tmp_path):
     (tmp_path / "hall").mkdir()
-    cams = cameras_from_args(["sim", "sim"], [tmp_path / "hall", tmp_path / "hall"])
+    cams, links = cameras_from_args(["sim", "sim"], [tmp_path / "hall", tmp_path / "hall"])
+    assert links == []
     assert [c["id"] for c in cams] == ["sim0", "sim1", "hall", "hall-1"]
     with pytest.raises(ValueError, match="--replay .*clip.txt: expected"):
         cameras_from_args([], [tmp_path / "clip.txt"])
