@@ -42,6 +42,9 @@ def stream_parser() -> argparse.ArgumentParser:
                    "directory with site.json) replays all its cameras. May be repeated")
     p.add_argument("--site", type=Path, metavar="FILE", help="site config YAML (configs/site/*.yaml): several "
                    "cameras, each with its own source, into one gallery; outputs name their camera")
+    p.add_argument("--site-camera", action="append", default=[], metavar="ID",
+                   help="run only this camera of the site (--site or a recorded site given to --replay; "
+                   "repeatable): one process per camera sharing --gallery, with the site's links known")
     p.add_argument("--uri", help="device index/path, URL or file of --camera (e.g. 0, /dev/video2, rtsp://...)")
     p.add_argument("--serial", help="RealSense serial number")
     p.add_argument("--config", type=Path, help="stream config YAML (configs/stream/*.yaml)")
@@ -120,7 +123,8 @@ def is_site(args: argparse.Namespace) -> bool:
     from reidstream.pipeline.app.site import SITE_FILE
 
     replays = _listed(args.replay)
-    return getattr(args, "site", None) is not None or len(_listed(args.camera)) + len(replays) > 1 or \
+    return getattr(args, "site", None) is not None or bool(getattr(args, "site_camera", None)) or \
+        len(_listed(args.camera)) + len(replays) > 1 or \
         any((Path(r) / SITE_FILE).is_file() for r in replays)
 
 
@@ -138,6 +142,8 @@ def site_config_from_args(args: argparse.Namespace):
                          "--site file (every stream config key but source, plus cameras)")
     flags: dict = {}
     listed, links = cameras_from_args(_listed(args.camera), [Path(r) for r in _listed(args.replay)])
+    if getattr(args, "site_camera", None):
+        flags["run"] = list(args.site_camera)
     if listed and args.site is not None:
         raise ValueError("--site lists the cameras; --camera / --replay cannot be added to it")
     for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),

@@ -89,6 +89,9 @@ class SiteConfig(StreamConfig):
     module docstring)."""
 
     cameras: Annotated[list[CameraConfig], Field(min_length=1, max_length=64)]
+    run: list[str] | None = None
+    """The cameras this process runs (None: all); the others are still known for the links, so one site file
+    serves every worker of a site whose processes share a gallery (``--site-camera``)."""
     links: list[LinkConfig] = Field(default_factory=list)
     transit: TransitConfig = TransitConfig()
 
@@ -98,6 +101,9 @@ class SiteConfig(StreamConfig):
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise ValueError(f"cameras: expected distinct camera ids, got {', '.join(twice)} more than once")
+        unknown_run = [c for c in (self.run or []) if c not in ids]
+        if unknown_run or self.run == []:
+            raise ValueError(f"run: expected some of the cameras ({', '.join(ids)}), got {self.run}")
         for i, link in enumerate(self.links):
             unknown = [c for c in link.between if c not in ids]
             if unknown:
@@ -107,6 +113,11 @@ class SiteConfig(StreamConfig):
             raise ValueError("source: a site config gives each camera its own source (cameras[i].source); "
                              "remove the top-level source")
         return self
+
+    @property
+    def running(self) -> list[str]:
+        """The ids of the cameras this process runs (``run``, or all), in the site's order."""
+        return [c.id for c in self.cameras if self.run is None or c.id in self.run]
 
     def topology(self):
         """The site's :class:`~reidstream.pipeline.gallery.topology.Topology` (None without links)."""
@@ -123,7 +134,7 @@ class SiteConfig(StreamConfig):
         cam = next((c for c in self.cameras if c.id == camera_id), None)
         if cam is None:
             raise KeyError(f"no camera {camera_id!r} in this site (cameras: {', '.join(c.id for c in self.cameras)})")
-        data = self.model_dump(exclude={"cameras", "links", "transit"})
+        data = self.model_dump(exclude={"cameras", "links", "transit", "run"})
         for key in PER_CAMERA:
             own = getattr(cam, key)
             if own is not None:

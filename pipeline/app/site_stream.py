@@ -43,7 +43,7 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
 
     out = Path(cfg.output.dir) if cfg.output.dir else None
     existing = cfg.output.existing
-    ids = [c.id for c in cfg.cameras]
+    ids = cfg.running
     cams = {cid: cfg.camera(cid) for cid in ids}
     for cid, c in cams.items():
         if out is not None and c.source.camera == "recording":

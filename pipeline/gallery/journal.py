@@ -62,6 +62,8 @@ FIELDS = {
     "shift_clock": ("shift",),
 }
 """Op name -> its fields."""
+OPTIONAL = {"upsert_identity": ("camera",)}
+"""Op name -> fields a record may carry (later additions: older journals lack them)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class Mutation:
             except (KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"{where}: array '{key}' of '{op}': expected dtype, shape and b64 data: {e}") from None
             arrays[key] = v
-        return cls(op, {k: d[k] for k in FIELDS[op]}, arrays)
+        extra = {k: d[k] for k in OPTIONAL.get(op, ()) if k in d}
+        return cls(op, {**{k: d[k] for k in FIELDS[op]}, **extra}, arrays)
 
 
 def encode_batch(seq: int, mutations: Iterable[Mutation]) -> bytes:

@@ -313,6 +313,8 @@ class SharedGallery(Gallery):
             if name in self._merged:
                 return
             slot = self._ensure(name, float(rec["last_seen"]), bool(rec["pinned"]))
+            if rec.get("camera") and float(rec["last_seen"]) >= self.last_seen[slot]:
+                self._slot_camera[slot] = str(rec["camera"])  # where it was seen last, for the site's links
             self.last_seen[slot] = max(self.last_seen[slot], float(rec["last_seen"]))
             self.pinned[slot] |= bool(rec["pinned"])
         elif op == "remove_identity":

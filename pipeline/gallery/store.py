@@ -189,6 +189,7 @@ class Gallery:
 
     def _remove(self, slot: int) -> str:
         name = self._names[slot]
+        self._slot_camera.pop(slot, None)
         self._dirty_slots.add(slot)
         for row in self.visits.rows_of(slot):
             self.visits.remove(int(row))
@@ -494,7 +495,8 @@ class Gallery:
             else:
                 out.append(Mutation("upsert_identity", {"slot": slot, "name": name, "created": int(self.created[slot]),
                                                         "pinned": bool(self.pinned[slot]),
-                                                        "last_seen": float(self.last_seen[slot])}))
+                                                        "last_seen": float(self.last_seen[slot]),
+                                                        "camera": self._slot_camera.get(slot)}))
         v = self.visits
         for row in sorted(self._dirty_rows):
             if row >= v.capacity or not v.used[row]:
@@ -548,11 +550,16 @@ class Gallery:
                 self._slot[name] = slot
                 self.last_seen[slot], self.pinned[slot], self.created[slot] = \
                     float(f["last_seen"]), bool(f["pinned"]), int(f["created"])
+                if f.get("camera"):
+                    self._slot_camera[slot] = str(f["camera"])
+                else:
+                    self._slot_camera.pop(slot, None)
                 if old is None:
                     self._free.remove(slot)
                     heapq.heapify(self._free)
             else:
                 self.pinned[slot] = False
+                self._slot_camera.pop(slot, None)
                 if old is not None:
                     heapq.heappush(self._free, slot)
         elif m.op == "upsert_visit":

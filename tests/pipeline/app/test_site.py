@@ -179,3 +179,31 @@ def test_two_replays_run_into_one_gallery_with_outputs_per_camera(two_recordings
 def test_several_cameras_refuse_one_camera_options(two_recordings):
     r = cli("--replay", two_recordings[0], "--replay", two_recordings[1], "--uri", "0", check=False)
     assert r.returncode == 2 and "--uri / --serial name one camera" in r.stderr
+
+
+def test_a_worker_runs_some_cameras_and_knows_every_link():
+    cfg = site({"cameras": [{"id": "room", "source": {}}, {"id": "corridor", "source": {}}],
+                "links": [{"between": ["room", "corridor"], "transit_s": [3, 8]}], "run": ["corridor"]})
+    assert cfg.running == ["corridor"]
+    assert cfg.topology().transit("room", "corridor") == (3.0, 8.0)
+    with pytest.raises(ConfigError, match="expected some of the cameras"):
+        site({"cameras": [{"id": "room", "source": {}}], "run": ["hall"]})
+    with pytest.raises(ConfigError, match=r"links\[0\]\.between: hall is not one of the cameras"):
+        site({"cameras": [{"id": "room", "source": {}}], "links": [{"between": ["room", "hall"], "transit_s": [1, 2]}]})
+    with pytest.raises(ConfigError, match="transit_s"):
+        site({"cameras": [{"id": "a", "source": {}}, {"id": "b", "source": {}}],
+              "links": [{"between": ["a", "b"], "transit_s": [5, 2]}]})
+
+
+def test_a_recorded_site_brings_its_links(tmp_path):
+    (tmp_path / "room").mkdir()
+    (tmp_path / "site.json").write_text(json.dumps({
+        "cameras": [{"id": "room", "dir": "room"}, {"id": "corridor", "dir": "corridor"}],
+        "links": [{"between": ["room", "corridor"], "transit_s": [3.0, 8.0]}]}))
+    cams, links = cameras_from_args([], [tmp_path])
+    assert [c["id"] for c in cams] == ["room", "corridor"]
+    assert cams[1]["source"] == {"camera": "recording", "uri": str(tmp_path / "corridor")}
+    assert links == [{"between": ["room", "corridor"], "transit_s": [3.0, 8.0]}]
+    (tmp_path / "site.json").write_text(json.dumps({"cameras": [{"id": "room"}], "links": [{"between": ["room"]}]}))
+    with pytest.raises(ValueError, match="site.json: expected 'links'"):
+        cameras_from_args([], [tmp_path])

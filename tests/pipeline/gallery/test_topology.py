@@ -65,3 +65,21 @@ def test_too_soon_keeps_a_look_alike_out(make_gallery, unit, people):
     _frames(g, "room", 1, people[0], 0.0, n=6)
     out = _frames(g, "corridor", 2, people[0], 0.5 + 0.5, n=6)
     assert out[0].identity != "id-0001"
+
+
+def test_the_last_camera_travels_with_the_identity_records(make_gallery, people):
+    """A replica (journal replay, a shared gallery's other worker) learns where an identity was seen last."""
+    from reidstream.pipeline.gallery.journal import Mutation
+
+    g = make_gallery()
+    _frames(g, "room", 1, people[0], 0.0)
+    ups = [m for m in g.drain_mutations(everything=True) if m.op == "upsert_identity"]
+    assert ups and ups[-1].fields["camera"] == "room"
+    replica = make_gallery()
+    for m in g.drain_mutations(everything=True) or []:
+        replica.apply_mutation(m)
+    back = Mutation.from_dict(ups[-1].to_dict())
+    replica.apply_mutation(back)
+    assert replica._slot_camera[back.fields["slot"]] == "room"
+    old = Mutation.from_dict({k: v for k, v in ups[-1].to_dict().items() if k != "camera"})  # an older journal
+    assert "camera" not in old.fields
