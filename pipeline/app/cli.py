@@ -131,7 +131,7 @@ def is_site(args: argparse.Namespace) -> bool:
 def site_config_from_args(args: argparse.Namespace):
     """The :class:`~reidstream.pipeline.app.site.SiteConfig` of a command line with several cameras: the
     ``--site`` file (or the cameras of the repeated ``--camera`` / ``--replay`` options), then the flags,
-    then key=value overrides. ``--max-frames`` applies to each camera."""
+    then key=value overrides. ``--max-frames`` and ``source.KEY=VALUE`` overrides apply to each camera's source."""
     from reidstream.pipeline.app.site import SiteConfig, cameras_from_args
 
     if args.uri is not None or args.serial is not None:
@@ -161,10 +161,18 @@ def site_config_from_args(args: argparse.Namespace):
         overrides.append(f"cameras={json.dumps(listed)}")
     if links:
         overrides.append(f"links={json.dumps(links)}")
-    cfg = load_config(SiteConfig, args.site, [*overrides, *args.overrides])
+    # source.KEY=VALUE (and --max-frames) apply to every camera's source
+    per_source = [o for o in args.overrides if o.partition("=")[0].strip().startswith("source.")]
     if args.max_frames is not None:
-        cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"source": c.source.model_copy(
-            update={"max_frames": args.max_frames})}) for c in cfg.cameras]})
+        per_source.append(f"source.max_frames={args.max_frames}")
+    cfg = load_config(SiteConfig, args.site, [*overrides, *(o for o in args.overrides if o not in per_source)])
+    if per_source:
+        from reidstream.pipeline.app.config import SourceConfig
+        from reidstream.pipeline.config import config_from_mapping, parse_overrides
+
+        changes = {k[len("source."):]: v for k, v in parse_overrides(per_source).items()}
+        cfg = cfg.model_copy(update={"cameras": [c.model_copy(update={"source": config_from_mapping(
+            SourceConfig, c.source.model_dump(), f"camera {c.id}: source", changes)}) for c in cfg.cameras]})
     return cfg
 
 

@@ -207,3 +207,20 @@ def test_a_recorded_site_brings_its_links(tmp_path):
     (tmp_path / "site.json").write_text(json.dumps({"cameras": [{"id": "room"}], "links": [{"between": ["room"]}]}))
     with pytest.raises(ValueError, match="site.json: expected 'links'"):
         cameras_from_args([], [tmp_path])
+
+
+def test_source_overrides_and_max_frames_apply_to_every_camera(tmp_path):
+    from reidstream.pipeline.app.cli import site_config_from_args, stream_parser
+    from reidstream.pipeline.config import parse_args_with_overrides
+
+    f = tmp_path / "site.yaml"
+    f.write_text("cameras:\n  - {id: a, source: {camera: sim}}\n  - {id: b, source: {camera: sim, fps: 10}}\n")
+    args = parse_args_with_overrides(stream_parser(), ["--site", str(f), "--max-frames", "7", "source.realtime=true",
+                                                       "gallery.max_identities=9"])
+    cfg = site_config_from_args(args)
+    assert [(c.source.realtime, c.source.max_frames, c.source.fps) for c in cfg.cameras] == \
+        [(True, 7, 30), (True, 7, 10)]
+    assert cfg.gallery.max_identities == 9
+    bad = parse_args_with_overrides(stream_parser(), ["--site", str(f), "source.fsp=3"])
+    with pytest.raises(ConfigError, match="fsp"):
+        site_config_from_args(bad)
