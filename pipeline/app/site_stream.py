@@ -132,6 +132,9 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
     finally:
         if metrics is not None:
             metrics.stop()
+        close = getattr(gallery, "close", None)
+        if close is not None:  # a shared gallery: publish what is still buffered, stop its link
+            close()
     counts = merged.counts()
     result = summary.summary()
     result["frames_processed"] = summary.frames

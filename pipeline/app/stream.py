@@ -376,6 +376,9 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
     finally:
         if metrics is not None:
             metrics.stop()
+        close = getattr(gallery, "close", None)
+        if close is not None:  # a shared gallery: publish what is still buffered, stop its link
+            close()
     result = summary.summary()
     result["frames_processed"] = n
     result["frames_skipped"] = len(skipped)

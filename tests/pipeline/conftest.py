@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -11,6 +15,42 @@ from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.recording import record
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sources.sim import SimSource
+
+REDIS = shutil.which("redis-server")
+"""The OS package's redis-server (None: not installed; the Redis tests are skipped)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server without persistence on a loopback port; :meth:`stop` / :meth:`start` keep the port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port, self.proc = port or free_port(), None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
 
 @pytest.fixture(scope="module")

@@ -13,43 +13,15 @@ import pytest
 from reidstream.pipeline.gallery import GalleryConfig
 from reidstream.pipeline.gallery.shared import SharedGallery, SharedGalleryError
 
+from ..conftest import RedisServer, free_port as _free_port
 from .conftest import _emb, _unit, calibration
 
-REDIS = shutil.which("redis-server")
+from ..conftest import REDIS
+
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (apt-get install redis-server)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A redis-server without persistence on a loopback port; :meth:`stop` / :meth:`start` keep the port."""
-
-    def __init__(self) -> None:
-        self.port, self.proc = _free_port(), None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+Server = RedisServer
 
 
 @pytest.fixture
