@@ -16,6 +16,9 @@ from reidstream.pipeline.recording import record
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sources.sim import SimSource
 
+REPO = Path(__file__).resolve().parents[2]
+SITE_SECONDS = 24
+"""Length of :func:`small_site` (15 frames/s per camera)."""
 REDIS = shutil.which("redis-server")
 """The OS package's redis-server (None: not installed; the Redis tests are skipped)."""
 
@@ -65,3 +68,14 @@ def make_sim_recording(tmp_path_factory) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def small_site(tmp_path_factory) -> Path:
+    """The simulated two-room site (lit RGB-D room, dark IR + depth corridor, 4 people) recorded by
+    ``reid-synth site`` at 320 x 240 for :data:`SITE_SECONDS` s."""
+    out = tmp_path_factory.mktemp("site") / "two-rooms"
+    size = [f"cameras.{c}.camera.{k}={v}" for c in ("room", "corridor") for k, v in (("width", 320), ("height", 240))]
+    subprocess.run([shutil.which("reid-synth"), "site", str(REPO / "configs/sim/site-two-rooms.yaml"), "--out",
+                    str(out), f"duration_s={SITE_SECONDS}", *size], check=True, capture_output=True, timeout=300)
+    return out

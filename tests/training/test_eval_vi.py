@@ -56,7 +56,7 @@ def test_reid_eval_sysu_table_json_and_plot(sysu, tmp_path, capsys):
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     table = printed.out
-    for col in ("R-1 (%)", "R-10 (%)", "R-20 (%)", "mAP (%)", "mINP (%)"):
+    for col in ("R-1 (%)", "R-10 (%)", "R-20 (%)", "mAP (%)", "mINP (%)", "chance mAP (%)", "chance rank-1 (%)"):
         assert col in table
     rows = [f"{m}-search {s} {d}" for m in ("all", "indoor") for s in ("single-shot", "multi-shot")
             for d in ("Q:ir G:rgb", "Q:rgb G:ir")]
@@ -65,6 +65,12 @@ def test_reid_eval_sysu_table_json_and_plot(sysu, tmp_path, capsys):
     assert "±" in table and (out / "table.txt").read_text().strip() == table.strip()
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["protocol"] == "sysu" and list(saved["results"]) == rows
+    # chance beside each scenario: its own gallery's chance mAP and rank-1 end the scenario's line
+    lines = {ln.split("  ")[0].strip(): ln for ln in table.splitlines()}
+    for row in rows:
+        chance = saved["results"][row]["chance"]
+        assert 0 < chance["rank-1"] < 100 and 0 < chance["mAP"] < 100
+        assert lines[row].split()[-2:] == [f"{chance['mAP']:.1f}", f"{chance['rank-1']:.1f}"], lines[row]
     assert saved["options"]["trials"] == 2 and saved["options"]["modes"] == ["all", "indoor"]
     assert cv2.imread(str(out / "cmc.png")) is not None
 
@@ -95,6 +101,7 @@ def test_reid_eval_regdb_one_checkpoint_per_trial(tmp_path, capsys):
     printed = capsys.readouterr()
     assert rc == 0, printed.err
     assert "visible->thermal Q:rgb G:thermal" in printed.out and "thermal->visible Q:thermal G:rgb" in printed.out
+    assert "chance mAP (%)" in printed.out and "chance rank-1 (%)" in printed.out
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["protocol"] == "regdb" and saved["options"]["trial"] == [1, 2]
     emb = load_embedders(a)
@@ -110,6 +117,12 @@ def test_reid_eval_regdb_one_checkpoint_per_trial(tmp_path, capsys):
         assert len(got["mAP"]["values"]) == 2 and got["num_query"] == len(per_trial[0][key.split()[0][2:]])
         assert got["mAP"]["values"] == pytest.approx(ref[key]["mAP"]["values"])
         assert got["rank-1"]["mean"] == pytest.approx(np.mean(ref[key]["rank-1"]["values"]))
+        # chance rank-1 of a random order: a query's true images over its gallery's size, mean over queries, trials
+        q_mod, g_mod = key.split()[0][2:], key.split()[1][2:]
+        by_hand = [np.mean([(f[g_mod].pids == p).sum() / len(f[g_mod]) for p in f[q_mod].pids]) for f in per_trial]
+        assert got["chance"]["rank-1"] == pytest.approx(100 * np.mean(by_hand))
+        row_line = next(ln for ln in printed.out.splitlines() if ln.startswith(row))
+        assert row_line.split()[-2:] == [f"{got['chance']['mAP']:.1f}", f"{got['chance']['rank-1']:.1f}"]
     assert cv2.imread(str(out / "cmc.png")) is not None
 
     # two checkpoints that do not say their trial would both be trial 1: refused, naming the flag

@@ -13,27 +13,17 @@ import pytest
 
 from reidstream.pipeline.gallery import load_gallery
 
-from ..conftest import REDIS, RedisServer
+from ..conftest import REDIS, SITE_SECONDS as SECONDS, RedisServer
 
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (apt-get install redis-server)")
-REPO = Path(__file__).resolve().parents[3]
-SECONDS = 24
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site") / "two-rooms"
-    size = [f"cameras.{c}.camera.{k}={v}" for c in ("room", "corridor") for k, v in (("width", 320), ("height", 240))]
-    subprocess.run([shutil.which("reid-synth"), "site", str(REPO / "configs/sim/site-two-rooms.yaml"), "--out",
-                    str(out), f"duration_s={SECONDS}", *size], check=True, capture_output=True, timeout=300)
-    return out
 
 
 def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_workers_keep_going_through_a_ten_second_redis_outage_and_converge(site, tmp_path):
+def test_workers_keep_going_through_a_ten_second_redis_outage_and_converge(small_site, tmp_path):
+    site = small_site
     server = RedisServer()
     server.start()
     workers = {}
