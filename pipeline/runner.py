@@ -366,7 +366,8 @@ class _TerminateAsInterrupt:
 def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[FrameResult], None], *,
         max_frames: int | None = None, gallery_path: str | Path | None = None, save_every_s: float = 10.0,
         should_stop: Callable[[], bool] = lambda: False,
-        progress: Callable[[FrameResult], None] | None = None) -> int:
+        progress: Callable[[FrameResult], None] | None = None,
+        between_frames: Callable[[], tuple[bool, bool]] | None = None) -> int:
     """Processes frames until the source ends, ``max_frames``, ``should_stop()``, Ctrl-C or SIGTERM.
 
     The gallery is saved atomically to ``gallery_path`` every ``save_every_s`` seconds and at the end;
@@ -380,6 +381,11 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
     A full disk (``ENOSPC``, ``EDQUOT``) while a sink writes or the gallery is saved stops the run the
     same way; the sinks leave their files at their last complete line, a failed gallery save leaves the
     one saved before, and :class:`OutputError` is raised naming the file.
+
+    ``between_frames()`` (the browser view's queued actions, :mod:`~reidstream.pipeline.web`) runs in this
+    thread after each frame, so it never changes the gallery while it matches; it returns ``(changed,
+    erase)``: changed: its gallery changes are journalled at once; erase: the gallery is also saved and the
+    journal emptied, so no journal line keeps what was erased.
 
     Returns:
         Number of frames processed.
@@ -420,7 +426,12 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
                 n += 1
             if progress is not None:
                 progress(result)
-            if gallery_path is not None and time.monotonic() - last_save >= save_every_s:
+            changed, erase = between_frames() if between_frames is not None else (False, False)
+            if changed:
+                full = commit()
+                if full is not None:
+                    break
+            if gallery_path is not None and (erase or time.monotonic() - last_save >= save_every_s):
                 try:
                     save_gallery(pipeline.gallery, gallery_path)
                     if journal is not None:

@@ -64,6 +64,11 @@ def stream_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics "
                    "and a health check on /healthz (output.metrics); a bare port binds 127.0.0.1, "
                    "0.0.0.0:9108 listens on every interface (containers)")
+    p.add_argument("--serve", metavar="HOST:PORT", help="serve the browser view (live cameras, identities, "
+                   "events; name / merge / forget identities; docs/web.md) on http://HOST:PORT/ (output.serve); "
+                   "a bare port binds 127.0.0.1; another host needs --token")
+    p.add_argument("--token", help="access token of the browser view (default: $REID_STREAM_TOKEN); required "
+                   "when --serve binds beyond loopback; every request must carry it (?token= or X-Reid-Token)")
     p.add_argument("--gallery", metavar="URL", help="share the gallery with other reid-stream processes through "
                    "Redis, e.g. redis://127.0.0.1:6379/0 (gallery.url); default: the in-process gallery")
     return p
@@ -93,6 +98,7 @@ def stream_config_from_args(args: argparse.Namespace):
     for key, value in (("source.uri", args.uri), ("source.serial", args.serial), ("bundle", args.bundle),
                        ("output.dir", args.output), ("source.max_frames", args.max_frames),
                        ("device", args.device), ("output.metrics", args.metrics),
+                       ("output.serve", getattr(args, "serve", None)),
                        ("gallery.url", getattr(args, "gallery", None))):
         if value is not None:
             flags[key] = str(value) if isinstance(value, Path) else value
@@ -148,6 +154,7 @@ def site_config_from_args(args: argparse.Namespace):
         raise ValueError("--site lists the cameras; --camera / --replay cannot be added to it")
     for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),
                        ("output.metrics", getattr(args, "metrics", None)),
+                       ("output.serve", getattr(args, "serve", None)),
                        ("gallery.url", getattr(args, "gallery", None))):
         if value is not None:
             flags[key] = str(value) if isinstance(value, Path) else value
@@ -220,12 +227,15 @@ def stream_main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{'--overwrite' if args.overwrite else '--resume'} needs an output directory "
                              f"(--output DIR)")
         say = lambda msg: print(f"reid-stream: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+        import os
+
+        token = getattr(args, "token", None) or os.environ.get("REID_STREAM_TOKEN") or None
         if site:
             from reidstream.pipeline.app.site_stream import stream_site
 
-            summary = stream_site(cfg, progress=say)
+            summary = stream_site(cfg, progress=say, token=token)
         else:
-            summary = stream(cfg, progress=say)
+            summary = stream(cfg, progress=say, token=token)
     except (ConfigError, BundleError, SourceError, FileNotFoundError, FileExistsError, ValueError,
             RuntimeError) as e:
         print(f"reid-stream: error: {e}", file=sys.stderr)

@@ -181,6 +181,10 @@ class OutputConfig(ConfigModel):
             e.g. ``127.0.0.1:9108``; a bare port means ``127.0.0.1`` (``0.0.0.0:9108`` in a container). None:
             no endpoint. See :mod:`reidstream.pipeline.sinks.metrics` for the metrics.
         metrics_stale_s: ``/healthz`` answers 503 once no frame was processed for this many seconds.
+        serve: Serve the browser view (live cameras, identities, events, actions; docs/web.md) on ``HOST:PORT``;
+            a bare port means ``127.0.0.1``; another host than loopback needs ``--token`` /
+            ``REID_STREAM_TOKEN``. None: not served.
+        serve_fps: The browser view draws and encodes each camera's frame at most this often per second.
     """
 
     dir: str | None = None
@@ -194,8 +198,10 @@ class OutputConfig(ConfigModel):
     existing: Literal["refuse", "overwrite", "resume"] = "refuse"
     metrics: str | int | None = None
     metrics_stale_s: float = Field(30.0, gt=0.0)
+    serve: str | int | None = None
+    serve_fps: float = Field(8.0, gt=0.0, le=60.0)
 
-    @field_validator("metrics")
+    @field_validator("metrics", "serve")
     @classmethod
     def _metrics(cls, value: str | int | None) -> str | None:
         if value is None:

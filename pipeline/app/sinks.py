@@ -28,7 +28,7 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
                 extra: Sequence[Callable[[FrameResult], None]] = (), registry=None,
                 frame_counts: Callable[[str], dict | None] | None = None,
                 gallery: object | None = None,
-                cameras: Sequence[str] = ()) -> tuple[FanOut, Callable[[], bool]]:
+                cameras: Sequence[str] = (), web=None) -> tuple[FanOut, Callable[[], bool]]:
     """The fan-out of every configured sink, and a ``should_stop()`` that is true once the window asks to stop.
 
     Outputs under ``out`` are appended to when they exist, so a resumed run (``output.existing: resume``,
@@ -42,6 +42,9 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
     With a Prometheus ``registry`` (``output.metrics``; the caller starts the server) a
     :class:`~reidstream.pipeline.sinks.metrics.MetricsSink` fills it, polling ``frame_counts(camera)``
     (frames read / dropped) and the ``gallery``'s size.
+
+    With a browser view's ``web`` state (``output.serve``; the caller starts the server) a
+    :class:`~reidstream.pipeline.sinks.web.WebSink` feeds it (behind a ``PrivacyFilter`` in privacy mode).
 
     With several ``cameras`` (a site), the MOT files, videos and windows are per camera
     (``tracks-<id>.txt``, ``gt-<id>.txt``, ``annotated-<id>.mp4``); events and frames logs are shared (each
@@ -97,5 +100,10 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
         from reidstream.pipeline.sinks.metrics import MetricsSink
 
         sinks.append(MetricsSink(registry, frame_counts=frame_counts, gallery=gallery))
+    if web is not None:
+        from reidstream.pipeline.sinks.web import WebSink
+
+        ws = WebSink(web, max_fps=o.serve_fps, privacy=o.privacy, frame_counts=frame_counts)
+        sinks.append(PrivacyFilter(ws) if o.privacy else ws)
     fan = FanOut(sinks, on_error=_report)
     return fan, (lambda: any(w.stop_requested for w in windows))

@@ -24,7 +24,8 @@ def _is_replay(cfg) -> bool:
         (s.camera == "video" and s.uri is not None)
 
 
-def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = None) -> dict:
+def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = None,
+                token: str | None = None) -> dict:
     """Runs every camera of ``cfg`` into one gallery; returns the summary (with a ``cameras`` section).
 
     Like :func:`~reidstream.pipeline.app.stream.stream`, nothing is written before every camera is open and
@@ -56,6 +57,7 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
     fps: dict[str, float] = {}
     pipelines: dict[str, Pipeline] = {}
     metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
+    web = None  # the browser view (output.serve; ``token`` its access token), likewise
     try:
         detectors = {}
         for cid, c in cams.items():
@@ -79,6 +81,11 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
             metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
             print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
                   file=sys.stderr, flush=True)
+        if cfg.output.serve is not None:
+            from reidstream.pipeline.web import LiveServer
+
+            web = LiveServer(cfg.output.serve, token, privacy=cfg.output.privacy)
+            print(f"reid-stream: browser view on {web.url}", file=sys.stderr, flush=True)
         if out is not None:
             if existing == "overwrite" and found:
                 clear_outputs(out, found)
@@ -95,7 +102,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
                             window_s=0.5 / max(fps.values()))
         sinks, stop = build_sinks(cfg, out, max(fps.values()), extra=[summary, per_camera], cameras=ids,
                                   registry=metrics.registry if metrics is not None else None, gallery=gallery,
-                                  frame_counts=lambda camera: merged.counts()["cameras"].get(camera))
+                                  frame_counts=lambda camera: merged.counts()["cameras"].get(camera),
+                                  web=web.state if web is not None else None)
         for cid, c in cams.items():
             pipelines[cid] = Pipeline(detectors[cid], build_tracker(c, fps[cid]), embed, gallery,
                                       **pipeline_options(c))
@@ -105,6 +113,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
             s.close()
         if metrics is not None:
             metrics.stop()
+        if web is not None:
+            web.stop()
         raise
     print(f"reid-stream: site of {len(ids)} cameras: {', '.join(ids)}", file=sys.stderr, flush=True)
     processed = [0]
@@ -119,7 +129,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
     try:
         run(merged, site, sinks, max_frames=None,  # source.max_frames: per camera, kept by each source
             gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
-            save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
+            save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report,
+            between_frames=(lambda: web.between_frames(gallery)) if web is not None else None)
     except OutputError as e:
         if out is not None:
             try:

@@ -279,7 +279,7 @@ def frame_counts_text(counts: dict) -> str:
             f"dropped {sum(dropped.values())}" + (f" ({why})" if why else ""))
 
 
-def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) -> dict:
+def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, token: str | None = None) -> dict:
     """Runs ``reid-stream`` with ``cfg``; returns the summary.
 
     Nothing is written before the run can start: the output directory is checked
@@ -300,6 +300,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             ``output.existing`` is ``refuse``.
         BundleError: the bundle is bad, or no detector of the run fits the source's streams.
         MetricsServerError: ``output.metrics`` names an address in use or not of this machine (naming it).
+        WebServerError: ``output.serve`` (the browser view; ``token`` is its access token) names an address in
+            use, or one beyond loopback without a token.
         OutputError: an output could not be written for lack of space (naming the file); the logs end at
             their last complete line, gallery.npz is the last one saved, summary.json is written (atomically)
             with an ``error`` if it still fits.
@@ -323,6 +325,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
 
     source, fps = open_stream_source(cfg, on_skip=on_skip)
     metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
+    web = None  # the browser view (output.serve), likewise
     try:
         detector = build_detector(cfg, bundle)
         check_detector(cfg, bundle, detector, source_modalities(cfg, source))
@@ -335,6 +338,11 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
             metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
             print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
                   file=sys.stderr, flush=True)
+        if cfg.output.serve is not None:  # the browser view (docs/web.md)
+            from reidstream.pipeline.web import LiveServer
+
+            web = LiveServer(cfg.output.serve, token, privacy=cfg.output.privacy)
+            print(f"reid-stream: browser view on {web.url}", file=sys.stderr, flush=True)
         if out is not None:
             if existing == "overwrite" and found:
                 clear_outputs(out, found)
@@ -345,12 +353,15 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
         gallery = build_gallery(cfg, out, embed, bundle)
         summary = SummarySink()
         sinks, stop = build_sinks(cfg, out, fps, extra=[summary], frame_counts=lambda camera: frame_counts(source, len(skipped)),
-                                  registry=metrics.registry if metrics is not None else None, gallery=gallery)
+                                  registry=metrics.registry if metrics is not None else None, gallery=gallery,
+                                  web=web.state if web is not None else None)
         pipeline = Pipeline(detector, build_tracker(cfg, fps), embed, gallery, **pipeline_options(cfg))
     except BaseException:
         source.close()
         if metrics is not None:
             metrics.stop()
+        if web is not None:
+            web.stop()
         raise
 
     processed = [0]
@@ -364,7 +375,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None) 
     try:
         n = run(source, pipeline, sinks, max_frames=cfg.source.max_frames,
                 gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
-                save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report)
+                save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report,
+                between_frames=(lambda: web.between_frames(gallery)) if web is not None else None)
     except OutputError as e:  # a full disk: the summary of what was done, if it still fits, then the error
         if out is not None:
             result = {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}

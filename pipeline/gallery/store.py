@@ -459,6 +459,72 @@ class Gallery:
         self.last_expired = self.expire(timestamp)
         return name
 
+    # ------------------------------------------------------- operator actions
+    def rename(self, identity: str, name: str, *, pin: bool = True) -> str:
+        """Gives ``identity`` a new name (a person named by an operator); its visits and live tracks keep it.
+
+        Args:
+            identity: The identity to rename.
+            name: The new name: 1-64 printable characters, not held by another identity.
+            pin: Also pin it (named people never expire, like enrolled ones).
+
+        Raises:
+            KeyError: no such identity.
+            ValueError: ``name`` is empty, too long, not printable or taken.
+        """
+        slot = self._lookup(identity)
+        if not isinstance(name, str) or not name.strip() or len(name) > 64 or not name.isprintable() \
+                or name != name.strip():
+            raise ValueError(f"rename '{identity}': expected a name of 1-64 printable characters without leading "
+                             f"or trailing spaces, got {name!r}")
+        if name != identity and name in self._slot:
+            raise ValueError(f"rename '{identity}': identity name '{name}' is already in the gallery")
+        del self._slot[identity]
+        self._slot[name], self._names[slot] = slot, name
+        self.pinned[slot] = self.pinned[slot] or pin
+        self._dirty_slots.add(slot)
+        return name
+
+    def merge(self, keep: str, gone: str) -> str:
+        """Moves every visit and live track of ``gone`` to ``keep`` and removes ``gone`` (one person, two ids).
+
+        Raises:
+            KeyError: either identity is unknown.
+            ValueError: ``keep`` and ``gone`` are the same identity.
+        """
+        a, b = self._lookup(keep), self._lookup(gone)
+        if a == b:
+            raise ValueError(f"merge: expected two different identities, got '{keep}' twice")
+        for row in self.visits.rows_of(b).tolist():
+            self.visits.owner[row] = a
+            self._dirty_rows.add(int(row))
+        for st in self._tracks.values():
+            if st.slot == b:
+                st.slot, st.better, st.contrary = a, 0, 0
+        self.last_seen[a] = max(self.last_seen[a], self.last_seen[b])
+        self.pinned[a] = self.pinned[a] or self.pinned[b]
+        if b in self._slot_camera and self.last_seen[b] >= self.last_seen[a]:
+            self._slot_camera[a] = self._slot_camera[b]
+        self._dirty_slots.add(a)
+        self._remove(b)
+        self._bound_visits(a)
+        return keep
+
+    def forget(self, identity: str) -> str:
+        """Erases ``identity``: its visits (every stored vector) and the evidence of its live tracks (a person
+        still in view starts afresh as a new track). For the erasure to reach the disk, save the gallery and
+        empty the journal after draining this change (earlier journal batches hold its vectors).
+
+        Raises:
+            KeyError: no such identity.
+        """
+        slot = self._lookup(identity)
+        for tid in [t for t, st in self._tracks.items() if st.slot == slot]:
+            del self._tracks[tid]
+        self._touched_rows = {r: t for r, t in self._touched_rows.items() if int(self.visits.owner[r]) != slot}
+        self._touched_slots.pop(slot, None)
+        return self._remove(slot)
+
     # ------------------------------------------------------------- journal
     def _ended(self, st: _Track) -> None:
         """A track ends: its visit's and identity's last state is reported at the next drain."""
