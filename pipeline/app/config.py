@@ -199,7 +199,7 @@ class OutputConfig(ConfigModel):
     metrics: str | int | None = None
     metrics_stale_s: float = Field(30.0, gt=0.0)
     serve: str | int | None = None
-    serve_fps: float = Field(8.0, gt=0.0, le=60.0)
+    serve_fps: float = Field(5.0, gt=0.0, le=60.0)
 
     @field_validator("metrics", "serve")
     @classmethod
