@@ -244,8 +244,8 @@ def run_vi_eval(checkpoints: Sequence[str | Path], *, protocol: str, out_dir: st
         options.update(trial=numbers)
         default = f"RegDB: {len(checkpoints)} trial(s) {numbers}"
     title = title or default
-    table = format_table({n: {col: r[key] for col, key in _VI_METRICS.items()} for n, r in results.items()},
-                         title=title, metrics=list(_VI_METRICS))
+    table = format_table({n: {**{col: r[key] for col, key in _VI_METRICS.items()}, "chance": r.get("chance")}
+                          for n, r in results.items()}, title=title, metrics=list(_VI_METRICS))
     payload = {"checkpoints": [str(c) for c in checkpoints], "protocol": protocol, "results": results,
                "per_checkpoint": per_ckpt, "options": options}
     _write_outputs(out_dir, table, payload, title)

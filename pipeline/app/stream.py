@@ -353,7 +353,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
         gallery = build_gallery(cfg, out, embed, bundle)
         summary = SummarySink()
         sinks, stop = build_sinks(cfg, out, fps, extra=[summary],
-                                  frame_counts=lambda camera: frame_counts(source, len(skipped)), registry=metrics.registry if metrics is not None else None, gallery=gallery,
+                                  frame_counts=lambda camera: frame_counts(source, len(skipped)),
+                                  registry=metrics.registry if metrics is not None else None, gallery=gallery,
                                   web=web.state if web is not None else None)
         pipeline = Pipeline(detector, build_tracker(cfg, fps), embed, gallery, **pipeline_options(cfg))
     except BaseException:

@@ -102,7 +102,7 @@ def hafner_protocol(query: FeatureSet, gallery: FeatureSet, *, repeats: int = 10
         ``{"query", "gallery", "num_query", "num_gallery", "num_identities"`` (gallery
         identities), ``"num_skipped_queries"`` (no admissible true match), ``"repeats",
         "metric", "ties", "max_per_identity", "seed", "rank-k": {"mean", "std", "values"}, ...,
-        "mAP": {...}, "cmc": [mean curve in %], "chance": {"mAP", "cmc"}}``; std is over repeats
+        "mAP": {...}, "cmc": [mean curve in %], "chance": {"mAP", "rank-1", "cmc"}}``; std is over repeats
         (ddof 0); the mAP has one value when nobody has more than ``max_per_identity`` gallery images
         (nothing is drawn at random, so there is no spread). ``"chance"`` is the level of an embedding that carries no identity: its CMC is exact
         for the single-gallery-shot draw (one true match among ``G`` admissible identities: rank-k =
@@ -168,7 +168,8 @@ def _chance(query: FeatureSet, gallery: FeatureSet, exclude: np.ndarray, max_per
     rand = rng.random(exclude.shape)
     maps = mean_average_precision(rand, query.pids, gallery.pids, exclude=exclude, max_per_identity=max_per_identity,
                                   repeats=max(1, min(int(repeats), 10)), rng=rng)
-    return {"mAP": float(100.0 * np.mean(maps)), "cmc": [float(100.0 * v) for v in cmc]}
+    return {"mAP": float(100.0 * np.mean(maps)), "rank-1": float(100.0 * cmc[0]),
+            "cmc": [float(100.0 * v) for v in cmc]}
 
 
 def single_modal_evaluation(fs: FeatureSet, **kw) -> dict:
@@ -244,8 +245,9 @@ def aggregate(results: Sequence[dict]) -> dict:
         pooled["fold_means"] = [float(r[k]["mean"]) for r in results]
         out[k] = pooled
     if all(isinstance(r.get("chance"), Mapping) for r in results):
-        out["chance"] = {"mAP": float(np.mean([r["chance"]["mAP"] for r in results])),
-                         "cmc": [float(v) for v in np.mean([r["chance"]["cmc"] for r in results], axis=0)]}
+        keys = [k for k in first["chance"] if all(k in r["chance"] for r in results)]
+        out["chance"] = {k: float(np.mean([r["chance"][k] for r in results])) if k != "cmc" else
+                         [float(v) for v in np.mean([r["chance"]["cmc"] for r in results], axis=0)] for k in keys}
     if "cmc" in first:
         curves = [np.asarray(r.get("cmc", []), dtype=float) for r in results]
         if any(c.shape != curves[0].shape for c in curves):

@@ -4,8 +4,8 @@ Tables have one row per scenario and one ``"<metric> (%)"`` column per metric, w
 ``"mean ± std"`` (one decimal) and ``"n/a"`` where a scenario lacks the metric. The ``±`` is shown
 only where the std was measured over more than one value (random gallery draws, pooled over
 folds); a table with any ``±`` ends with a line saying over how many values it is taken. Where the
-results carry a ``"chance"`` level (see :func:`.protocols.hafner_protocol`), a ``chance mAP (%)``
-column follows.
+results carry a ``"chance"`` level (see :func:`.protocols.hafner_protocol` and
+:mod:`.vi_protocols`), ``chance mAP (%)`` and ``chance rank-1 (%)`` columns follow.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -105,6 +106,10 @@ def cmc_figure(curves: Mapping[str, Sequence[float]], *, title: str = "CMC",
                chance: Mapping[str, Sequence[float]] | None = None):
     """The matplotlib ``Figure`` of :func:`plot_cmc` (integer rank ticks, dashed chance curves).
 
+    One chance level is a grey dashed curve labelled ``chance``; several (VI settings with
+    their own galleries) are dashed in their scenario's colour under one legend entry. With
+    more than four scenarios the legend goes below the axes.
+
     Args:
         curves: Matching rates in percent by scenario name.
         title: Plot title.
@@ -131,30 +136,42 @@ def cmc_figure(curves: Mapping[str, Sequence[float]], *, title: str = "CMC",
         from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ImportError("plot_cmc needs matplotlib: pip install reid-stream[train]") from exc
-    fig = Figure(figsize=(6.0, 4.5), dpi=100)
+    many = len(data) > 4  # a legend below the axes, not over the curves
+    fig = Figure(figsize=(6.0, 4.5 + (0.22 * ((len(data) + 1) // 2 + 1) if many else 0.0)), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    colour = {}
     for name, a in data.items():
-        ax.plot(np.arange(1, len(a) + 1), a, marker="o", markersize=3, label=name)
-    drawn: list[np.ndarray] = []
+        colour[name] = ax.plot(np.arange(1, len(a) + 1), a, marker="o", markersize=3, label=name)[0].get_color()
+    groups: list[tuple[np.ndarray, list[str]]] = []  # equal chance curves are drawn once
     for name, c in (chance or {}).items():
         a = np.asarray(c, dtype=float)
         if a.ndim != 1 or a.size == 0 or not np.isfinite(a).all():
             raise ValueError(f"chance[{name!r}]: expected a non-empty finite 1-D sequence, got shape {a.shape}")
-        if any(len(d) == len(a) and np.allclose(d, a) for d in drawn):
-            continue
-        drawn.append(a)
-        label = "chance" if len(chance) == 1 else f"chance ({name})"
-        ax.plot(np.arange(1, len(a) + 1), a, linestyle="--", color="gray", linewidth=1, label=label)
+        same = next((g for g in groups if len(g[0]) == len(a) and np.allclose(g[0], a)), None)
+        if same is None:
+            groups.append((a, [str(name)]))
+        else:
+            same[1].append(str(name))
+    for a, names in groups:
+        # one chance level: grey; several: each in its scenario's colour (grey where scenarios share it)
+        own = colour.get(names[0]) if len(groups) > 1 and len(names) == 1 else None
+        ax.plot(np.arange(1, len(a) + 1), a, linestyle="--", color=own or "gray", linewidth=1,
+                label="chance" if len(groups) == 1 else "_nolegend_")
+    if len(groups) > 1:  # one legend entry for all of them
+        ax.plot([], [], linestyle="--", color="gray", linewidth=1, label="chance (dashed, in the scenario's colour)")
     longest = max(len(a) for a in data.values())
     ax.set_xlim(1, max(longest, 2))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, 100)
     ax.set_xlabel("Rank")
     ax.set_ylabel("Matching rate (%)")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(str(title), 70)) or " ", fontsize="medium")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
+    if many:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small", frameon=False)
+    else:
+        ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -168,17 +185,23 @@ def _cells(results: Mapping[str, Mapping], metrics: Sequence[str]) -> tuple[list
     header = ["Scenario"] + [f"{m} (%)" for m in metrics]
     rows = [[str(name)] + [_cell(res.get(m) if isinstance(res, Mapping) else None) for m in metrics]
             for name, res in results.items()]
-    if any(_chance_map(r) is not None for r in results.values()):
-        header.append("chance mAP (%)")
-        for row, res in zip(rows, results.values()):
-            c = _chance_map(res)
-            row.append("n/a" if c is None else f"{c:.1f}")
+    for key in ("mAP", "rank-1"):
+        if any(_chance(r, key) is not None for r in results.values()):
+            header.append(f"chance {key} (%)")
+            for row, res in zip(rows, results.values()):
+                c = _chance(res, key)
+                row.append("n/a" if c is None else f"{c:.1f}")
     return header, rows
 
 
-def _chance_map(res) -> float | None:
+def _chance(res, key: str) -> float | None:
+    """The chance level ``key`` (``"mAP"``, ``"rank-1"``: else the first point of its ``"cmc"``) of a result."""
     c = res.get("chance") if isinstance(res, Mapping) else None
-    v = c.get("mAP") if isinstance(c, Mapping) else None
+    if not isinstance(c, Mapping):
+        return None
+    v = c.get(key)
+    if v is None and key == "rank-1" and isinstance(c.get("cmc"), Sequence) and len(c["cmc"]):
+        v = c["cmc"][0]
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 

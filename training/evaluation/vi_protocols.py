@@ -40,7 +40,10 @@ pessimistic by default (a tied wrong entry ranks first); ``ties="stable"`` break
 them by gallery order as ``np.argsort`` in the standard code does (see
 :mod:`.metrics`), for comparison with numbers of those codebases. Results have the shape of :mod:`.protocols`
 results, percentages (0-100): ``{"rank-k": {"mean", "std", "values"}, "mAP", "mINP",
-"cmc": [mean curve], "num_query", ...}`` with one value per trial (std ddof 0).
+"cmc": [mean curve], "chance": {"mAP", "rank-1", "cmc"}, "num_query", ...}`` with one value per trial
+(std ddof 0). ``"chance"`` is the level of an embedding without identity on the same queries,
+galleries and exclusions, averaged over the trials (see :mod:`.chance`: mAP exact; CMC exact over
+gallery images for RegDB, measured with random distances over identities for SYSU-MM01).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from reidstream.training.evaluation.metrics import (
     mean_inverse_negative_penalty,
     pairwise_distances,
 )
+from reidstream.training.evaluation.chance import chance_cmc_identities, chance_cmc_images, chance_map
 from reidstream.training.evaluation.protocols import FeatureSet, scenario_key
 
 SYSU_VISIBLE_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
@@ -155,7 +159,7 @@ def _metrics(query: FeatureSet, gallery: FeatureSet, exclude, metric: str, max_r
     return 100.0 * cmc, 100.0 * ap, 100.0 * inp, skipped
 
 
-def _result(query: str, gallery: str, curves, maps, inps, ranks, extra: dict) -> dict:
+def _result(query: str, gallery: str, curves, maps, inps, ranks, extra: dict, chance: tuple[list, list]) -> dict:
     curves = np.asarray(curves)
     out = {"query": query, "gallery": gallery, **extra}
     for k in ranks:
@@ -163,6 +167,10 @@ def _result(query: str, gallery: str, curves, maps, inps, ranks, extra: dict) ->
     out["mAP"] = _summary(maps)
     out["mINP"] = _summary(inps)
     out["cmc"] = [float(v) for v in curves.mean(axis=0)]
+    chance_maps, chance_curves = chance
+    curve = 100.0 * np.mean(chance_curves, axis=0)
+    out["chance"] = {"mAP": float(100.0 * np.mean(chance_maps)), "rank-1": float(curve[0]),
+                     "cmc": [float(v) for v in curve]}
     return out
 
 
@@ -214,7 +222,8 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
         Per direction key (``"Q:ir G:rgb"``, ``"Q:rgb G:ir"``): ``{"query", "gallery",
         "mode", "shots", "trials", "seed", "metric", "ties", "num_query", "num_gallery"`` (per
         trial), ``"num_identities"`` (gallery), ``"num_skipped_queries"``, ``"rank-k",
-        "mAP", "mINP": {"mean", "std", "values"}`` in %, ``"cmc"``: mean curve in %}.
+        "mAP", "mINP": {"mean", "std", "values"}`` in %, ``"cmc"``: mean curve in %,
+        ``"chance"``: ``{"mAP", "rank-1", "cmc"}`` in % for random rankings of the same galleries}.
 
     Raises:
         ValueError: Bad arguments, missing feature sets, a direction without queries or
@@ -248,6 +257,8 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
         pool = feats[g_mod].select(np.isin(feats[g_mod].camids, cams[g_mod]))
         q_cam, g_cam = SYSU_SAME_LOCATION if q_mod == infrared else SYSU_SAME_LOCATION[::-1]
         curves, maps, inps, sizes, skipped, n_ids = [], [], [], [], 0, 0
+        chance_maps, chance_curves = [], []
+        draws = -(-10 // int(trials))  # at least 10 random rankings in all for the chance CMC
         for t in range(int(trials)):
             gallery = pool.select(draw_gallery(pool, int(shots), np.random.default_rng([int(seed), t])))
             exclude = (query.camids[:, None] == q_cam) & (gallery.camids[None, :] == g_cam)
@@ -260,11 +271,15 @@ def sysu_evaluation(feats: Mapping[str, FeatureSet], *, mode: str = "all", shots
             maps.append(ap)
             inps.append(inp)
             sizes.append(len(gallery))
+            chance_maps.append(chance_map(query.pids, gallery.pids, exclude))
+            chance_curves.append(chance_cmc_identities(query.pids, gallery.pids, exclude if exclude.any() else None,
+                                                       max_rank, draws=draws,
+                                                       rng=np.random.default_rng([int(seed), t, 1])))
             n_ids = len(np.unique(gallery.pids))
         out[key] = _result(q_mod, g_mod, curves, maps, inps, ranks, {
             "mode": mode, "shots": int(shots), "trials": int(trials), "seed": int(seed), "metric": metric,
             "ties": ties, "num_query": len(query), "num_gallery": _one(sizes), "num_identities": n_ids,
-            "num_skipped_queries": skipped})
+            "num_skipped_queries": skipped}, (chance_maps, chance_curves))
     return out
 
 
@@ -302,7 +317,7 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
     out = {}
     for q_mod, g_mod in ((visible, infrared), (infrared, visible)):
         key = scenario_key(q_mod, g_mod)
-        curves, maps, inps, nq, ng, nid, skipped = [], [], [], [], [], [], []
+        curves, maps, inps, nq, ng, nid, skipped, chance_maps, chance_curves = [], [], [], [], [], [], [], [], []
         for t, feats in enumerate(per_trial):
             query, gallery = feats[q_mod], feats[g_mod]
             try:
@@ -316,7 +331,10 @@ def regdb_evaluation(per_trial: Sequence[Mapping[str, FeatureSet]], *, visible: 
             ng.append(len(gallery))
             nid.append(len(np.unique(gallery.pids)))
             skipped.append(skip)
+            chance_maps.append(chance_map(query.pids, gallery.pids))
+            chance_curves.append(chance_cmc_images(query.pids, gallery.pids, max_rank=max_rank))
         out[key] = _result(q_mod, g_mod, curves, maps, inps, ranks, {
             "trials": len(per_trial), "metric": metric, "ties": ties, "num_query": _one(nq), "num_gallery": _one(ng),
-            "num_identities": _one(nid), "num_skipped_queries": _one(skipped)})
+            "num_identities": _one(nid), "num_skipped_queries": _one(skipped)},
+            (chance_maps, chance_curves))
     return out

@@ -100,3 +100,31 @@ def test_cmc_plot_has_integer_rank_ticks_and_a_chance_curve(tmp_path):
     assert np.allclose(lines["chance"].get_ydata(), chance["Q:rgb G:depth"])
     path = plot_cmc(tmp_path / "cmc.png", curves, chance=chance)
     assert cv2.imread(str(path)) is not None
+
+
+def test_equal_chance_curves_are_one_line_and_different_ones_take_their_scenarios_colour():
+    from reidstream.training.evaluation.report import cmc_figure
+
+    flat, steep = [10.0, 20.0, 30.0], [25.0, 50.0, 75.0]
+    curves = {"Q:rgb G:depth": [30.0, 40.0, 50.0], "Q:depth G:rgb": [35.0, 45.0, 55.0], "Q:rgb G:rgb": [60.0] * 3}
+    same = cmc_figure(curves, chance={k: flat for k in curves})
+    dashed = [ln for ln in same.axes[0].get_lines() if ln.get_linestyle() == "--"]
+    assert [ln.get_label() for ln in dashed] == ["chance"] and list(dashed[0].get_ydata()) == flat
+    mixed = cmc_figure(curves, chance={"Q:rgb G:depth": flat, "Q:depth G:rgb": flat, "Q:rgb G:rgb": steep})
+    lines = mixed.axes[0].get_lines()
+    solid = {ln.get_label(): ln.get_color() for ln in lines if ln.get_linestyle() == "-"}
+    dashed = [ln for ln in lines if ln.get_linestyle() == "--" and len(ln.get_ydata())]
+    assert [list(ln.get_ydata()) for ln in dashed] == [flat, steep]
+    assert dashed[0].get_color() == "gray" and dashed[1].get_color() == solid["Q:rgb G:rgb"]  # shared: grey
+    legend = [t.get_text() for t in mixed.axes[0].get_legend().get_texts()]
+    assert legend == [*curves, "chance (dashed, in the scenario's colour)"]
+
+
+def test_chance_rank1_column_from_the_chance_level_or_its_curve():
+    results = {"a": {"mAP": 11.0, "chance": {"mAP": 9.3, "rank-1": 4.2, "cmc": [4.2, 8.4]}},
+               "b": {"mAP": 12.0, "chance": {"mAP": 7.1, "cmc": [12.5, 25.0]}},
+               "c": {"mAP": 13.0}}
+    lines = format_table(results, title="t", metrics=("mAP",)).splitlines()
+    assert lines[2].split("  ")[-2:] == ["chance mAP (%)", "chance rank-1 (%)"]
+    assert lines[4].split()[-2:] == ["9.3", "4.2"] and lines[5].split()[-2:] == ["7.1", "12.5"]
+    assert lines[6].split()[-2:] == ["n/a", "n/a"]
