@@ -95,18 +95,11 @@ def stream_config_from_args(args: argparse.Namespace):
         flags["source.uri"] = str(replay)
     elif cameras:
         flags["source.camera"] = cameras[0]
-    for key, value in (("source.uri", args.uri), ("source.serial", args.serial), ("bundle", args.bundle),
-                       ("output.dir", args.output), ("source.max_frames", args.max_frames),
-                       ("device", args.device), ("output.metrics", args.metrics),
-                       ("output.serve", getattr(args, "serve", None)),
-                       ("gallery.url", getattr(args, "gallery", None))):
+    for key, value in (("source.uri", args.uri), ("source.serial", args.serial),
+                       ("source.max_frames", args.max_frames)):
         if value is not None:
-            flags[key] = str(value) if isinstance(value, Path) else value
-    for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
-        if on:
-            flags[key] = True
-    if args.overwrite or args.resume:
-        flags["output.existing"] = "overwrite" if args.overwrite else "resume"
+            flags[key] = value
+    flags.update(_shared_flags(args))
     # JSON values are YAML too, and keep a device index such as "0" a string.
     try:
         return load_config(StreamConfig, args.config, [*(f"{k}={json.dumps(v)}" for k, v in flags.items()),
@@ -116,6 +109,23 @@ def stream_config_from_args(args: argparse.Namespace):
         if hint is None:
             raise
         raise ConfigError(f"{e}\n{hint}") from None
+
+
+def _shared_flags(args: argparse.Namespace) -> dict:
+    """The config keys set by the options every run has, one camera or a site (bundle, outputs, endpoints)."""
+    flags: dict = {}
+    for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),
+                       ("output.metrics", getattr(args, "metrics", None)),
+                       ("output.serve", getattr(args, "serve", None)),
+                       ("gallery.url", getattr(args, "gallery", None))):
+        if value is not None:
+            flags[key] = str(value) if isinstance(value, Path) else value
+    for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
+        if on:
+            flags[key] = True
+    if args.overwrite or args.resume:
+        flags["output.existing"] = "overwrite" if args.overwrite else "resume"
+    return flags
 
 
 def _listed(value) -> list:
@@ -152,17 +162,7 @@ def site_config_from_args(args: argparse.Namespace):
         flags["run"] = list(args.site_camera)
     if listed and args.site is not None:
         raise ValueError("--site lists the cameras; --camera / --replay cannot be added to it")
-    for key, value in (("bundle", args.bundle), ("output.dir", args.output), ("device", args.device),
-                       ("output.metrics", getattr(args, "metrics", None)),
-                       ("output.serve", getattr(args, "serve", None)),
-                       ("gallery.url", getattr(args, "gallery", None))):
-        if value is not None:
-            flags[key] = str(value) if isinstance(value, Path) else value
-    for key, on in (("output.show", args.show), ("output.video", args.video), ("output.privacy", args.privacy)):
-        if on:
-            flags[key] = True
-    if args.overwrite or args.resume:
-        flags["output.existing"] = "overwrite" if args.overwrite else "resume"
+    flags.update(_shared_flags(args))
     overrides = [*(f"{k}={json.dumps(v)}" for k, v in flags.items())]
     if listed:
         overrides.append(f"cameras={json.dumps(listed)}")

@@ -10,7 +10,7 @@ from typing import Callable
 from reidstream.pipeline.app.site import SiteConfig
 from reidstream.pipeline.app.stream import (MAX_SKIPPED_LISTED, build_detector, build_gallery, build_tracker,
                                             bundle_of, check_detector, frame_counts_text, pipeline_options,
-                                            synthetic_bundle_warning)
+                                            prepare_output_dir, start_endpoints, synthetic_bundle_warning)
 from reidstream.pipeline.atomic import atomic_write_text
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.multicam import SitePipeline, SiteSource
@@ -36,7 +36,7 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
         FileExistsError / BundleError / SourceError / ValueError: as for a single camera, naming the camera.
         OutputError: an output could not be written for lack of space.
     """
-    from reidstream.pipeline.app.outputs import check_output_dir, clear_outputs
+    from reidstream.pipeline.app.outputs import check_output_dir
     from reidstream.pipeline.app.sinks import build_sinks
     from reidstream.pipeline.app.sources import open_stream_source, source_modalities
     from reidstream.pipeline.sinks.by_camera import ByCamera
@@ -56,8 +56,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
     sources: dict = {}
     fps: dict[str, float] = {}
     pipelines: dict[str, Pipeline] = {}
-    metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
-    web = None  # the browser view (output.serve; ``token`` its access token), likewise
+    metrics = web = None
+    opened: list = []  # the HTTP endpoints started: stopped at the end, or when the start fails
     try:
         detectors = {}
         for cid, c in cams.items():
@@ -75,24 +75,9 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
         warnings = {w for c in cams.values() if (w := synthetic_bundle_warning(c, bundle)) is not None}
         for w in sorted(warnings):
             print(f"reid-stream: warning: {w}", file=sys.stderr, flush=True)
-        if cfg.output.metrics is not None:
-            from reidstream.pipeline.app.metrics import MetricsServer
-
-            metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
-            print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
-                  file=sys.stderr, flush=True)
-        if cfg.output.serve is not None:
-            from reidstream.pipeline.web import LiveServer
-
-            web = LiveServer(cfg.output.serve, token, privacy=cfg.output.privacy)
-            print(f"reid-stream: browser view on {web.url}", file=sys.stderr, flush=True)
+        metrics, web = start_endpoints(cfg, token, opened)
         if out is not None:
-            if existing == "overwrite" and found:
-                clear_outputs(out, found)
-                print(f"reid-stream: --overwrite: deleted the earlier run's {', '.join(found)} in {out}",
-                      file=sys.stderr, flush=True)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            prepare_output_dir(cfg, out, found)
         gallery = build_gallery(cfg, out, embed, bundle)
         gallery.topology = cfg.topology()
         summary = SummarySink()
@@ -111,10 +96,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
     except BaseException:
         for s in sources.values():
             s.close()
-        if metrics is not None:
-            metrics.stop()
-        if web is not None:
-            web.stop()
+        for endpoint in opened:
+            endpoint.stop()
         raise
     print(f"reid-stream: site of {len(ids)} cameras: {', '.join(ids)}", file=sys.stderr, flush=True)
     processed = [0]
@@ -141,8 +124,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
                 pass
         raise
     finally:
-        if metrics is not None:
-            metrics.stop()
+        for endpoint in opened:
+            endpoint.stop()
         close = getattr(gallery, "close", None)
         if close is not None:  # a shared gallery: publish what is still buffered, stop its link
             close()

@@ -279,6 +279,40 @@ def frame_counts_text(counts: dict) -> str:
             f"dropped {sum(dropped.values())}" + (f" ({why})" if why else ""))
 
 
+def start_endpoints(cfg: StreamConfig, token: str | None, opened: list) -> tuple:
+    """The run's HTTP endpoints: Prometheus ``/metrics`` + ``/healthz`` (``output.metrics``) and the browser view
+    (``output.serve``, docs/web.md), each None when not asked for. Each one started is appended to ``opened``
+    (the caller stops them if the start fails later)."""
+    metrics = web = None
+    if cfg.output.metrics is not None:
+        from reidstream.pipeline.app.metrics import MetricsServer
+
+        metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
+        opened.append(metrics)
+        print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
+              file=sys.stderr, flush=True)
+    if cfg.output.serve is not None:
+        from reidstream.pipeline.web import LiveServer
+
+        web = LiveServer(cfg.output.serve, token, privacy=cfg.output.privacy)
+        opened.append(web)
+        print(f"reid-stream: browser view on {web.url}", file=sys.stderr, flush=True)
+    return metrics, web
+
+
+def prepare_output_dir(cfg: StreamConfig, out: Path, found: list[str]) -> None:
+    """Makes ``out`` ready for the run: the earlier run's outputs deleted under ``--overwrite``, the directory made,
+    ``config.json`` written (the access token of the browser view is never in it)."""
+    from reidstream.pipeline.app.outputs import clear_outputs
+
+    if cfg.output.existing == "overwrite" and found:
+        clear_outputs(out, found)
+        print(f"reid-stream: --overwrite: deleted the earlier run's {', '.join(found)} in {out}",
+              file=sys.stderr, flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+
 def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, token: str | None = None) -> dict:
     """Runs ``reid-stream`` with ``cfg``; returns the summary.
 
@@ -306,7 +340,7 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
             their last complete line, gallery.npz is the last one saved, summary.json is written (atomically)
             with an ``error`` if it still fits.
     """
-    from reidstream.pipeline.app.outputs import check_output_dir, clear_outputs
+    from reidstream.pipeline.app.outputs import check_output_dir
     from reidstream.pipeline.sinks.summary import SummarySink, format_summary
     from reidstream.pipeline.app.sources import open_stream_source, source_modalities
     from reidstream.pipeline.app.sinks import build_sinks
@@ -324,32 +358,17 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
         print(f"reid-stream: warning: {frame.message(Path(cfg.source.uri or ''))}", file=sys.stderr, flush=True)
 
     source, fps = open_stream_source(cfg, on_skip=on_skip)
-    metrics = None  # the /metrics + /healthz endpoint (output.metrics): opened before any output is written
-    web = None  # the browser view (output.serve), likewise
+    metrics = web = None
+    opened: list = []  # the HTTP endpoints started: stopped at the end, or when the start fails
     try:
         detector = build_detector(cfg, bundle)
         check_detector(cfg, bundle, detector, source_modalities(cfg, source))
         warning = synthetic_bundle_warning(cfg, bundle)
         if warning is not None:
             print(f"reid-stream: warning: {warning}", file=sys.stderr, flush=True)
-        if cfg.output.metrics is not None:
-            from reidstream.pipeline.app.metrics import MetricsServer
-
-            metrics = MetricsServer(cfg.output.metrics, stale_after_s=cfg.output.metrics_stale_s)
-            print(f"reid-stream: metrics on {metrics.url}/metrics, health on {metrics.url}/healthz",
-                  file=sys.stderr, flush=True)
-        if cfg.output.serve is not None:  # the browser view (docs/web.md)
-            from reidstream.pipeline.web import LiveServer
-
-            web = LiveServer(cfg.output.serve, token, privacy=cfg.output.privacy)
-            print(f"reid-stream: browser view on {web.url}", file=sys.stderr, flush=True)
+        metrics, web = start_endpoints(cfg, token, opened)
         if out is not None:
-            if existing == "overwrite" and found:
-                clear_outputs(out, found)
-                print(f"reid-stream: --overwrite: deleted the earlier run's {', '.join(found)} in {out}",
-                      file=sys.stderr, flush=True)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            prepare_output_dir(cfg, out, found)
         gallery = build_gallery(cfg, out, embed, bundle)
         summary = SummarySink()
         sinks, stop = build_sinks(cfg, out, fps, extra=[summary],
@@ -359,10 +378,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
         pipeline = Pipeline(detector, build_tracker(cfg, fps), embed, gallery, **pipeline_options(cfg))
     except BaseException:
         source.close()
-        if metrics is not None:
-            metrics.stop()
-        if web is not None:
-            web.stop()
+        for endpoint in opened:
+            endpoint.stop()
         raise
 
     processed = [0]
@@ -387,8 +404,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
                 pass  # no space for it either: no summary.json rather than a partial one
         raise
     finally:
-        if metrics is not None:
-            metrics.stop()
+        for endpoint in opened:
+            endpoint.stop()
         close = getattr(gallery, "close", None)
         if close is not None:  # a shared gallery: publish what is still buffered, stop its link
             close()
