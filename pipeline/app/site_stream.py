@@ -10,11 +10,13 @@ from typing import Callable
 from reidstream.pipeline.app.site import SiteConfig
 from reidstream.pipeline.app.stream import (MAX_SKIPPED_LISTED, build_detector, build_gallery, build_tracker,
                                             bundle_of, check_detector, frame_counts_text, pipeline_options,
-                                            prepare_output_dir, start_endpoints, synthetic_bundle_warning)
+                                            prepare_output_dir, run_to_end, start_endpoints,
+                                            synthetic_bundle_warning)
 from reidstream.pipeline.atomic import atomic_write_text
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.multicam import SitePipeline, SiteSource
-from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error, run
+from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error
+
 
 def _is_replay(cfg) -> bool:
     from reidstream.pipeline.app.sources import PLAYBACK_SUFFIXES
@@ -109,26 +111,8 @@ def stream_site(cfg: SiteConfig, *, progress: Callable[[str], None] | None = Non
             progress(f"round {processed[0]}: {len(results)} frames, {people} people, {len(gallery)} identities; "
                      f"{frame_counts_text(merged.counts())}")
 
-    try:
-        run(merged, site, sinks, max_frames=None,  # source.max_frames: per camera, kept by each source
-            gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
-            save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report,
-            between_frames=(lambda: web.between_frames(gallery)) if web is not None else None)
-    except OutputError as e:
-        if out is not None:
-            try:
-                atomic_write_text(out / "summary.json", json.dumps(
-                    {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}, indent=2,
-                    default=float) + "\n")
-            except OSError:
-                pass
-        raise
-    finally:
-        for endpoint in opened:
-            endpoint.stop()
-        close = getattr(gallery, "close", None)
-        if close is not None:  # a shared gallery: publish what is still buffered, stop its link
-            close()
+    run_to_end(cfg, out, merged, site, sinks, summary, max_frames=None,  # source.max_frames: per camera
+               should_stop=stop, progress=report, web=web, opened=opened)
     counts = merged.counts()
     result = summary.summary()
     result["frames_processed"] = summary.frames

@@ -313,6 +313,33 @@ def prepare_output_dir(cfg: StreamConfig, out: Path, found: list[str]) -> None:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
+def run_to_end(cfg: StreamConfig, out: Path | None, source, pipeline, sinks, summary, *, max_frames: int | None,
+               should_stop: Callable[[], bool], progress: Callable, web, opened: list) -> int:
+    """:func:`~reidstream.pipeline.runner.run` with the run's settings; then the endpoints are stopped and a
+    shared gallery closed (what it still buffers published). On a full disk the summary of what was done is
+    written if it still fits, then :class:`OutputError` is raised. Returns the frames processed."""
+    gallery = pipeline.gallery
+    try:
+        return run(source, pipeline, sinks, max_frames=max_frames,
+                   gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
+                   save_every_s=cfg.output.save_every_s, should_stop=should_stop, progress=progress,
+                   between_frames=(lambda: web.between_frames(gallery)) if web is not None else None)
+    except OutputError as e:  # a full disk: the summary of what was done, if it still fits, then the error
+        if out is not None:
+            result = {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}
+            try:
+                atomic_write_text(out / "summary.json", json.dumps(result, indent=2, default=float) + "\n")
+            except OSError:
+                pass  # no space for it either: no summary.json rather than a partial one
+        raise
+    finally:
+        for endpoint in opened:
+            endpoint.stop()
+        close = getattr(gallery, "close", None)
+        if close is not None:  # a shared gallery: publish what is still buffered, stop its link
+            close()
+
+
 def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, token: str | None = None) -> dict:
     """Runs ``reid-stream`` with ``cfg``; returns the summary.
 
@@ -390,25 +417,8 @@ def stream(cfg: StreamConfig, *, progress: Callable[[str], None] | None = None, 
             progress(f"frame {result.index}: {len(result.detections)} people, {len(gallery)} identities, "
                      f"detector {result.detector}; {frame_counts_text(frame_counts(source, len(skipped)))}")
 
-    try:
-        n = run(source, pipeline, sinks, max_frames=cfg.source.max_frames,
-                gallery_path=out / "gallery.npz" if out is not None and cfg.output.gallery else None,
-                save_every_s=cfg.output.save_every_s, should_stop=stop, progress=report,
-                between_frames=(lambda: web.between_frames(gallery)) if web is not None else None)
-    except OutputError as e:  # a full disk: the summary of what was done, if it still fits, then the error
-        if out is not None:
-            result = {**summary.summary(), "frames_processed": summary.frames, "error": str(e)}
-            try:
-                atomic_write_text(out / "summary.json", json.dumps(result, indent=2, default=float) + "\n")
-            except OSError:
-                pass  # no space for it either: no summary.json rather than a partial one
-        raise
-    finally:
-        for endpoint in opened:
-            endpoint.stop()
-        close = getattr(gallery, "close", None)
-        if close is not None:  # a shared gallery: publish what is still buffered, stop its link
-            close()
+    n = run_to_end(cfg, out, source, pipeline, sinks, summary, max_frames=cfg.source.max_frames, should_stop=stop,
+                   progress=report, web=web, opened=opened)
     result = summary.summary()
     result["frames_processed"] = n
     result["frames_skipped"] = len(skipped)
