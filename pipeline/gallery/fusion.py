@@ -13,6 +13,7 @@ the track and the visit have; a visit sharing no calibrated cue with the track s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -101,11 +102,24 @@ def light_classes(queries: Sequence[Visit], table: VisitTable) -> dict[str, np.n
     return {"lit-lit": ql & gl, "dark-dark": ~ql & ~gl, "lit-dark": ql ^ gl}
 
 
-def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibration) -> np.ndarray:
-    """Fused LLR of every track against every stored visit: ``Q x R``, ``-inf`` for rows not in use."""
+def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibration, *, explain: bool = False):
+    """Fused LLR of every track against every stored visit: ``Q x R``, ``-inf`` for rows not in use.
+
+    Args:
+        queries: Track summaries.
+        table: The stored visits.
+        calibration: Cue models and weights.
+        explain: Also return the terms whose sum is ``fused``: ``cue -> [(weighted LLR Q x R, valid Q x R), ...]``
+            (one part per direction of a cross-modal cue), references to the arrays computed anyway, so the
+            decision costs no more; read them with :func:`cue_terms` or :func:`term_matrix`.
+
+    Returns:
+        ``fused``, or ``(fused, terms)`` with ``explain``.
+    """
     fused = np.zeros((len(queries), table.capacity), np.float32)
+    terms: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     if not queries or not table.capacity:
-        return fused
+        return (fused, terms) if explain else fused
     names = calibration.cue_names()
     pairs = [(a, b) for a, b in feature_pairs(sorted({k for q in queries for k in q.vectors} | set(table.vectors)))
              if cue_name(a, b) in names]
@@ -126,8 +140,10 @@ def fused_llr(queries: Sequence[Visit], table: VisitTable, calibration: Calibrat
                     llr = np.where(lights[light], m.weight * m.llr(d, var), llr)
             valid = valid & np.any([lights[light] for light, m in models.items() if m is not None], axis=0)
         fused += np.where(valid, llr, 0.0).astype(np.float32)
+        if explain:
+            terms.setdefault(cue, []).append((llr, valid))
     fused[:, ~table.used] = -np.inf
-    return fused
+    return (fused, terms) if explain else fused
 
 
 def per_identity(fused: np.ndarray, owners: np.ndarray, used: np.ndarray, slots: int) -> np.ndarray:
@@ -145,4 +161,90 @@ def per_identity(fused: np.ndarray, owners: np.ndarray, used: np.ndarray, slots:
     return score
 
 
-__all__ = ["MEASURES", "cue_distances", "cue_name", "feature_pairs", "fused_llr", "light_classes", "per_identity"]
+@dataclass(frozen=True)
+class CueTerm:
+    """One cue's weighted LLR in a decision, against the chosen identity's best visit and the runner-up's.
+
+    Attributes:
+        cue: The cue (``rgbd/depth~rgbd/depth``, ``colour~colour``, ``height``, ``width``, or ``topology``:
+            the site's transit prior).
+        chosen: Its term for the chosen identity (None: that pair lacks the cue, or the track started a new one).
+        runner_up: Its term for the runner-up identity (None: lacking, or no runner-up).
+    """
+
+    cue: str
+    chosen: float | None
+    runner_up: float | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The evidence behind the latest decision or re-check of a track
+    (:meth:`~reidstream.pipeline.gallery.store.Gallery.explanation`).
+
+    Attributes:
+        track: The track's id.
+        time: When it was decided (stream time, s).
+        outcome: ``joined`` (an existing identity) or ``new`` for a first decision; ``kept``, ``moved`` or
+            ``split`` (into a new identity) for a re-check.
+        identity: The identity the track got (its current name).
+        runner_up: The best-scoring other identity (None: no other identity could be compared).
+        lit: Whether the track was mostly lit (which threshold applied).
+        threshold: The open-set threshold used.
+        chosen_total: The chosen identity's score, the sum of the ``chosen`` terms (None: a new identity, or
+            no other visit of the kept identity to compare with).
+        runner_up_total: The runner-up's score.
+        cues: One :class:`CueTerm` per cue present in either pair.
+        camera: The track's camera (None: unknown).
+    """
+
+    track: int
+    time: float
+    outcome: str
+    identity: str
+    runner_up: str | None
+    lit: bool
+    threshold: float
+    chosen_total: float | None
+    runner_up_total: float | None
+    cues: tuple[CueTerm, ...]
+    camera: str | None = None
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (cues as a list of ``{"cue", "chosen", "runner_up"}``)."""
+        return {"track": self.track, "time": self.time, "outcome": self.outcome, "identity": self.identity,
+                "runner_up": self.runner_up, "lit": self.lit, "threshold": self.threshold,
+                "chosen_total": self.chosen_total, "runner_up_total": self.runner_up_total, "camera": self.camera,
+                "cues": [{"cue": c.cue, "chosen": c.chosen, "runner_up": c.runner_up} for c in self.cues]}
+
+
+def _term(parts: list[tuple[np.ndarray, np.ndarray]], t: int, row: int | None) -> float | None:
+    got = [float(llr[t, row]) for llr, valid in parts if row is not None and valid[t, row]]
+    return float(np.float32(sum(got))) if got else None
+
+
+def term_matrix(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """One cue's terms from ``fused_llr(..., explain=True)`` as a ``Q x R`` float32 matrix (NaN: pair lacks it)."""
+    out = np.full(parts[0][0].shape, np.nan, np.float32)
+    for llr, valid in parts:
+        out = np.where(valid, np.where(np.isnan(out), 0.0, out) + llr, out).astype(np.float32)
+    return out
+
+
+def cue_terms(terms: dict[str, list[tuple[np.ndarray, np.ndarray]]], t: int, rows: Sequence[int | None],
+              extra: dict[str, Sequence[float | None]] | None = None) -> tuple[CueTerm, ...]:
+    """The per-cue terms of query ``t`` against two visit rows (chosen, runner-up) from ``fused_llr(...,
+    explain=True)``; ``extra``: further terms per cue (the topology prior) for the two. Cues absent from
+    both pairs are left out."""
+    out = []
+    for cue in sorted(terms):
+        pair = [_term(terms[cue], t, r) for r in rows]
+        if any(x is not None for x in pair):
+            out.append(CueTerm(cue, pair[0], pair[1]))
+    for cue, pair in (extra or {}).items():
+        out.append(CueTerm(cue, *(None if x is None else float(x) for x in pair)))
+    return tuple(out)
+
+
+__all__ = ["MEASURES", "CueTerm", "Explanation", "cue_distances", "cue_name", "cue_terms", "feature_pairs",
+           "fused_llr", "light_classes", "per_identity", "term_matrix"]

@@ -29,7 +29,7 @@ Rules of :meth:`Gallery.match` (one call per frame):
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -39,7 +39,7 @@ from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
 from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
-from reidstream.pipeline.gallery.fusion import fused_llr, per_identity
+from reidstream.pipeline.gallery.fusion import Explanation, cue_terms, fused_llr, per_identity
 from reidstream.pipeline.gallery.journal import Mutation, put_visit
 from reidstream.pipeline.gallery.matcher import unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
@@ -108,6 +108,10 @@ class Gallery:
         self.name_allocator = None
         """Called for the name of each new identity (a shared gallery's atomic ids); None: ``id-NNNN`` from
         :attr:`next_id`."""
+        self._explained_tracks: dict[int, tuple] = {}  # track id -> (Explanation, slot, created, runner-up key)
+        self._explained_slots: dict[int, tuple] = {}  # identity slot -> the same, its latest decision
+        self.explain_serial = 0
+        """Counts the explanations kept (:meth:`explanation`): a reader copies them only when it changed."""
 
     @classmethod
     def from_config(cls, cfg: GalleryConfig, calibration: Calibration | None = None) -> "Gallery":
@@ -247,10 +251,12 @@ class Gallery:
                     st.modality = obs.modality
         return present
 
-    def _scores(self, states: Sequence[_Track], exclude_own: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
-        """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded."""
+    def _scores(self, states: Sequence[_Track], exclude_own: bool = True, explain: bool = False) -> tuple:
+        """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded: ``(score,
+        fused, summaries)``, and with ``explain`` also ``(summaries, topology prior or None)`` for :meth:`_explain`."""
         summaries = [st.evidence.summary() for st in states]
         fused = fused_llr(summaries, self.visits, self.calibration)
+        prior = None
         v = self.visits
         for t, st in enumerate(states):
             if exclude_own and st.row >= 0:
@@ -262,10 +268,10 @@ class Gallery:
         score = per_identity(fused, v.owner, v.used, self.slots)
         if self.topology is not None and self.slots:
             cams = [self._slot_camera.get(s) if self._names[s] is not None else None for s in range(self.slots)]
-            score = score + self.topology.prior([st.camera for st in states],
-                                                [st.evidence.first_seen for st in states], cams,
-                                                self.last_seen[: self.slots])
-        return score, fused, summaries
+            prior = self.topology.prior([st.camera for st in states], [st.evidence.first_seen for st in states],
+                                        cams, self.last_seen[: self.slots])
+            score = score + prior
+        return (score, fused, summaries, (summaries, prior)) if explain else (score, fused, summaries)
 
     def _covisible_rows(self) -> np.ndarray | bool:
         """Visit rows whose overlap in time with a track excludes their identity from it (seen at once): all
@@ -275,11 +281,12 @@ class Gallery:
 
     # --------------------------------------------------------------- decisions
     def _decide(self, states: list[_Track], timestamp: float) -> None:
-        score, _, summaries = self._scores(states)
+        score, fused, summaries, parts = self._scores(states, explain=True)
         pairs = assign_open_set(score, np.array([self.threshold_for(st.evidence.lit) for st in states]))
         for t, st in enumerate(states):
             slot = pairs.get(t)
             st.new = slot is None
+            why = self._explain(t, st, score, fused, parts, slot, "new" if slot is None else "joined", timestamp)
             if slot is None:
                 slot = self._new_identity(None, timestamp)
                 st.evidence_llr = float(score[t].max()) if score.shape[1] and np.isfinite(score[t].max()) else 0.0
@@ -291,10 +298,11 @@ class Gallery:
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
             self._dirty_rows.add(st.row)
             self._bound_visits(slot)
+            self._keep_explanation(st, *why)
 
     def _recheck(self, states: list[_Track], timestamp: float) -> None:
         """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
-        score, _, _ = self._scores(states)
+        score, fused, _, parts = self._scores(states, explain=True)
         m = self.config.switch_margin
         for t, st in enumerate(states):
             st.last_check = timestamp
@@ -307,11 +315,16 @@ class Gallery:
             st.better = st.better + 1 if better else 0
             st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
             if st.better >= self.config.switch_after and st.slot != best and self._names[best] is not None:
+                why = self._explain(t, st, score, fused, parts, best, "moved", timestamp)
                 self._move(st, best, timestamp)
                 st.evidence_llr, st.new = float(others[best]), False
             elif st.contrary >= self.config.switch_after:
+                why = self._explain(t, st, score, fused, parts, None, "split", timestamp)
                 self._move(st, self._new_identity(None, timestamp), timestamp)
                 st.evidence_llr, st.new = float(own), True
+            else:
+                why = self._explain(t, st, score, fused, parts, st.slot, "kept", timestamp)
+            self._keep_explanation(st, *why)
 
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
@@ -325,6 +338,93 @@ class Gallery:
         if old is not None and not len(self.visits.rows_of(old)) and not self.pinned[old]:
             self.last_expired.append(self._remove(old))  # merged into ``slot``
         self._bound_visits(slot)
+
+    # ------------------------------------------------------------ evidence shown
+    def _explain(self, t: int, st: _Track, score: np.ndarray, fused: np.ndarray, parts: tuple, chosen: int | None,
+                 outcome: str, timestamp: float) -> tuple[Explanation, tuple[int, int] | None]:
+        """The evidence of row ``t`` of a :meth:`_scores` call with ``explain`` for identity slot ``chosen``
+        (None: a new identity) against the best other identity, before the decision changes the gallery
+        (its ``identity`` is filled in by :meth:`_keep_explanation`); and the runner-up's ``(slot, created)``.
+
+        The per-cue terms come from ``fused_llr(..., explain=True)`` of the track's summary against the two
+        visits that gave the identities their scores (copied into a small table), so that the decision's
+        scoring of the whole gallery keeps no per-cue matrices."""
+        summaries, prior = parts
+        others = score[t].copy()
+        if chosen is not None:
+            others[chosen] = -np.inf
+        ru = int(np.argmax(others)) if len(others) and np.isfinite(others.max()) else None
+
+        def best_row(slot: int | None) -> int | None:  # the visit that gave the identity its score
+            rows = self.visits.rows_of(slot) if slot is not None else np.zeros(0, np.int64)
+            best = fused[t, rows]
+            return int(rows[np.argmax(best)]) if len(rows) and np.isfinite(best.max()) else None
+
+        pair = (chosen, ru)
+        rows, mini = [best_row(s) for s in pair], VisitTable()
+        at = [None if r is None else mini.add(0, -1, self.visits.visit(r), 0.0, 0.0) for r in rows]
+        terms = fused_llr([summaries[t]], mini, self.calibration, explain=True)[1] if len(mini) else {}
+        extra = None
+        if prior is not None and any(s is not None and prior[t, s] for s in pair):
+            extra = {"topology": [None if s is None else float(prior[t, s]) for s in pair]}
+        total = [float(score[t, s]) if s is not None and np.isfinite(score[t, s]) else None for s in pair]
+        lit = st.evidence.lit
+        ex = Explanation(-1, float(timestamp), outcome, "", None if ru is None else self._names[ru], lit,
+                         self.threshold_for(lit), total[0], total[1],
+                         cue_terms(terms, 0, at, extra), st.camera)
+        return ex, None if ru is None else (ru, int(self.created[ru]))
+
+    def _keep_explanation(self, st: _Track, ex: Explanation, runner_up: tuple[int, int] | None) -> None:
+        """Keeps ``ex`` as the latest decision of the track and of the identity it now holds (bounded: live
+        tracks and identities only)."""
+        tid = next((k for k, v in self._tracks.items() if v is st), -1)
+        ex = replace(ex, track=int(tid), identity=self._names[st.slot])
+        rec = (ex, st.slot, int(self.created[st.slot]), runner_up)
+        self._explained_tracks[int(tid)] = rec
+        self._explained_slots[st.slot] = rec
+        self.explain_serial += 1
+        if len(self._explained_tracks) > 2 * len(self._tracks) + 16:
+            self._explained_tracks = {k: r for k, r in self._explained_tracks.items() if k in self._tracks}
+        if len(self._explained_slots) > 2 * len(self._slot) + 16:
+            self._explained_slots = {k: r for k, r in self._explained_slots.items() if self._alive(k, r[2])}
+
+    def _alive(self, slot: int, created: int) -> bool:
+        return slot < len(self._names) and self._names[slot] is not None and int(self.created[slot]) == created
+
+    def _explained(self, rec: tuple) -> Explanation:
+        ex, slot, created, ru = rec
+        names = {}
+        if self._alive(slot, created):
+            names["identity"] = self._names[slot]
+        if ru is not None and self._alive(*ru):
+            names["runner_up"] = self._names[ru[0]]
+        return replace(ex, **names)
+
+    def explanation(self, key: int | str) -> Explanation | None:
+        """The evidence behind the latest decision or re-check of a live track (``key``: its id) or of the
+        latest one that gave an identity a track (``key``: its name), with current identity names.
+
+        Returns:
+            None when there is none (a pending or ended track, an identity no decision chose since it was
+            created or loaded).
+
+        Raises:
+            KeyError: ``key`` is a name the gallery does not hold.
+        """
+        if isinstance(key, str):
+            slot = self._lookup(key)
+            rec = self._explained_slots.get(slot)
+            rec = rec if rec is not None and self._alive(slot, rec[2]) else None
+        else:
+            rec = self._explained_tracks.get(int(key)) if int(key) in self._tracks else None
+        return None if rec is None else self._explained(rec)
+
+    def explanations(self) -> tuple[dict[str, Explanation], dict[int, Explanation]]:
+        """Every kept explanation (:meth:`explanation`): ``(by identity name, by live track id)``."""
+        by_identity = {self._names[slot]: self._explained(rec) for slot, rec in self._explained_slots.items()
+                       if self._alive(slot, rec[2])}
+        by_track = {tid: self._explained(rec) for tid, rec in self._explained_tracks.items() if tid in self._tracks}
+        return by_identity, by_track
 
     # --------------------------------------------------------------- match
     def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None, *,
@@ -524,6 +624,56 @@ class Gallery:
         self._touched_rows = {r: t for r, t in self._touched_rows.items() if int(self.visits.owner[r]) != slot}
         self._touched_slots.pop(slot, None)
         return self._remove(slot)
+
+    def split(self, identity: str, rows: Sequence[int]) -> str:
+        """Moves visits of ``identity`` to a new identity (an operator undoing a wrong merge); a live track
+        holding one of them follows it. Journalled like the other changes.
+
+        Args:
+            identity: The identity to split.
+            rows: Visit rows of ``identity`` (as listed by :meth:`visit_rows`) that become the new identity.
+
+        Returns:
+            The new identity's name.
+
+        Raises:
+            KeyError: no such identity.
+            ValueError: ``rows`` is empty, holds a non-integer or a row that is not a visit of ``identity``,
+                or all of its visits (rename it instead).
+        """
+        slot = self._lookup(identity)
+        own = set(self.visits.rows_of(slot).tolist())
+        if isinstance(rows, (str, bytes)) or not all(isinstance(r, (int, np.integer)) and not isinstance(r, bool)
+                                                     for r in rows):
+            raise ValueError(f"split '{identity}': expected a list of visit rows (integers), got {rows!r}")
+        wanted = sorted({int(r) for r in rows})
+        if not wanted:
+            raise ValueError(f"split '{identity}': expected at least one visit row, got none")
+        foreign = [r for r in wanted if r not in own]
+        if foreign:
+            raise ValueError(f"split '{identity}': visit row(s) {foreign} are not visits of '{identity}' "
+                             f"(its rows: {sorted(own)})")
+        if len(wanted) == len(own):
+            raise ValueError(f"split '{identity}': rows {wanted} are all of its visits; keep at least one "
+                             f"(to give the whole identity another name, rename it)")
+        v = self.visits
+        new = self._new_identity(None, float(v.end[wanted].max()))
+        for row in wanted:
+            v.owner[row] = new
+            self._dirty_rows.add(row)
+        for st in self._tracks.values():
+            if st.slot == slot and st.row in wanted:
+                st.slot, st.better, st.contrary, st.new = new, 0, 0, False
+                if st.camera is not None:
+                    self._slot_camera[new] = st.camera
+        self.last_seen[slot] = float(v.end[v.rows_of(slot)].max())
+        self._dirty_slots.add(slot)
+        return self._names[new]
+
+    def visit_rows(self, identity: str) -> list[int]:
+        """The visit rows of ``identity``, oldest first (for :meth:`split`)."""
+        rows = self.visits.rows_of(self._lookup(identity))
+        return [int(r) for r in rows[np.argsort(self.visits.start[rows], kind="stable")]]
 
     # ------------------------------------------------------------- journal
     def _ended(self, st: _Track) -> None:

@@ -12,7 +12,10 @@ Routes (all ``GET`` but the actions):
 ``/api/thumb/{identity}/{modality}``          an identity's thumbnail (JPEG; 404 for anything else)
 ``/api/events?since=&identity=&camera=``      the events timeline, newest last
 ``/api/frames?frame=N``                       review: the ``frames.jsonl`` record of frame N (scrubbing)
+``/api/evidence/{identity}``                  live: the evidence behind its latest decision (per-cue LLRs)
+``/api/evidence?track=N``                     live: the same for a live track
 ``POST /api/identity/{id}/name|merge|forget``  live: JSON ``{"name": ...}`` / ``{"other": ...}`` / ``{}``
+``POST /api/identity/{id}/split``             live: JSON ``{"rows": [visit rows]}``: those visits become a new identity
 ============================================  ================================================================
 
 With a token every request needs it (``?token=`` or the ``X-Reid-Token`` header), else 401. Actions also
@@ -104,6 +107,9 @@ class LiveView:
     def frame_record(self, index: int) -> dict | None:
         return None
 
+    def evidence(self, identity: str | None = None, track: int | None = None) -> dict | None:
+        return self.state.explanation(identity, track)
+
 
 def create_app(view, token: str | None = None):
     """The FastAPI app of the browser view.
@@ -185,6 +191,25 @@ def create_app(view, token: str | None = None):
             return JSONResponse({"error": f"no record of frame {frame}"}, 404)
         return JSONResponse(rec)
 
+    @app.get("/api/evidence/{identity}")
+    def evidence(identity: str) -> Response:
+        return explained(identity=identity)
+
+    @app.get("/api/evidence")
+    def track_evidence(track: int) -> Response:
+        return explained(track=track)
+
+    def explained(**key) -> Response:
+        get = getattr(view, "evidence", None)
+        if get is None:
+            return JSONResponse({"error": "a finished run keeps no decision evidence"}, 404)
+        found = get(**key)
+        if found is None:
+            what = f"identity {key['identity']!r}" if "identity" in key else f"live track {key['track']}"
+            return JSONResponse({"error": f"no decision of {what} is known (pending, ended, or not decided since "
+                                          f"the run started)"}, 404)
+        return JSONResponse(found)
+
     async def act(request: Request, action: Action) -> Response:
         if view.mode != "live":
             return JSONResponse({"error": "a finished run is read-only"}, 405)
@@ -220,6 +245,15 @@ def create_app(view, token: str | None = None):
         if not isinstance(other, str):
             return JSONResponse({"error": 'expected JSON {"other": "<identity merged into this one>"}'}, 400)
         return await act(request, Action("merge", identity, other=other))
+
+    @app.post("/api/identity/{identity}/split")
+    async def split(identity: str, request: Request) -> Response:
+        rows = (await body(request)).get("rows")
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, int) and not isinstance(r, bool)
+                                                             for r in rows):
+            return JSONResponse({"error": 'expected JSON {"rows": [visit row, ...]} (the rows of /api/identities\' '
+                                          'visit_list)'}, 400)
+        return await act(request, Action("split", identity, rows=tuple(rows)))
 
     @app.post("/api/identity/{identity}/forget")
     async def forget(identity: str, request: Request) -> Response:

@@ -5,9 +5,11 @@ statistics, per identity a thumbnail per modality, a ring of recent events, and 
 made by the pipeline thread. Each streaming client has its own bounded queue: a client that does not read
 loses frames, nobody else does, and the pipeline never waits for it.
 
-Actions (name, merge, forget) are queued by the HTTP threads (:meth:`WebState.submit`) and applied by the
-pipeline thread between frames (:meth:`WebState.between_frames`, called by
-:func:`~reidstream.pipeline.runner.run`), so the gallery is never changed while it matches.
+Actions (name, merge, forget, split) are queued by the HTTP threads (:meth:`WebState.submit`) and applied
+by the pipeline thread between frames (:meth:`WebState.between_frames`, called by
+:func:`~reidstream.pipeline.runner.run`), so the gallery is never changed while it matches. The same call
+copies the gallery's latest decision explanations (:meth:`~reidstream.pipeline.gallery.store.Gallery.explanations`)
+when they changed, as plain dicts the HTTP threads serve.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ CLIENT_QUEUE = 2
 """Frames a streaming client may have waiting; older ones are dropped for that client only."""
 EVENT_RING = 5000
 SNAPSHOT_EVERY_S = 0.5
-ACTIONS = ("rename", "merge", "forget")
+ACTIONS = ("rename", "merge", "forget", "split")
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,19 @@ class Action:
     """One operator action, as queued by an HTTP thread.
 
     Attributes:
-        kind: ``rename`` (``identity`` -> ``name``), ``merge`` (``other`` into ``identity``) or ``forget``.
+        kind: ``rename`` (``identity`` -> ``name``), ``merge`` (``other`` into ``identity``), ``forget`` or
+            ``split`` (visit ``rows`` of ``identity`` become a new identity).
         identity: The identity acted on (the one kept by a merge).
         name: The new name (``rename``).
         other: The identity merged away (``merge``).
+        rows: The visit rows split off (``split``).
     """
 
     kind: str
     identity: str
     name: str = ""
     other: str = ""
+    rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ACTIONS:
@@ -90,6 +95,11 @@ class WebState:
         self.last_request = -1e9
         self._actions: queue.Queue = queue.Queue()
         self.closed = False
+        self.evidence: dict[str, dict] = {}
+        """Identity -> the explanation of its latest decision (a JSON-able dict)."""
+        self.track_evidence: dict[int, dict] = {}
+        """Live track id -> the explanation of its latest decision or re-check."""
+        self._evidence_serial: int | None = None
 
     # ------------------------------------------------------------- frames
     def wanted(self) -> bool:
@@ -191,7 +201,25 @@ class WebState:
                 fut.set_exception(e)
         if changed or self.clock() - self.gallery_at >= SNAPSHOT_EVERY_S:
             self.snapshot(gallery)
+        self.copy_evidence(gallery, force=changed)
         return changed, erase
+
+    def copy_evidence(self, gallery, force: bool = False) -> None:
+        """Copies the gallery's latest explanations when they changed (pipeline thread only; cheap otherwise:
+        a gallery without :meth:`explanations` has none)."""
+        serial = getattr(gallery, "explain_serial", None)
+        if serial is None or (serial == self._evidence_serial and not force):
+            return
+        by_identity, by_track = gallery.explanations()
+        ids = {name: e.to_dict() for name, e in by_identity.items()}
+        tracks = {tid: e.to_dict() for tid, e in by_track.items()}
+        with self.lock:
+            self.evidence, self.track_evidence, self._evidence_serial = ids, tracks, serial
+
+    def explanation(self, identity: str | None = None, track: int | None = None) -> dict | None:
+        """The copied explanation of an identity's latest decision, or of a live track's (None: none)."""
+        with self.lock:
+            return self.evidence.get(identity) if identity is not None else self.track_evidence.get(track)
 
     def _apply(self, gallery, a: Action) -> dict:
         if a.kind == "rename":
@@ -209,6 +237,9 @@ class WebState:
                 self.thumbs.pop(a.other, None)
                 self.thumb_time.pop(a.other, None)
             what = {"kind": "merged", "identity": a.identity, "previous": a.other}
+        elif a.kind == "split":
+            new = gallery.split(a.identity, list(a.rows))
+            what = {"kind": "split", "identity": new, "previous": a.identity, "rows": list(a.rows)}
         else:
             gallery.forget(a.identity)
             with self.lock:
@@ -240,7 +271,7 @@ class WebState:
                           "first_seen": float(v.start[r].min()) if len(r) else None,
                           "last_seen": float(gallery.last_seen[slot]),
                           "camera": gallery._slot_camera.get(slot),
-                          "visit_list": [{"start": float(v.start[i]), "end": float(v.end[i]),
+                          "visit_list": [{"row": int(i), "start": float(v.start[i]), "end": float(v.end[i]),
                                           "lit": bool(v.lit[i])} for i in sorted(r.tolist(), key=lambda i: v.start[i])]}
         with self.lock:
             for name in [k for k in self.thumbs if k not in rows]:

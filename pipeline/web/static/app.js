@@ -4,6 +4,8 @@ const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const q = (path) => path + (TOKEN ? (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN) : "");
 const $ = (id) => document.getElementById(id);
 let info = {mode: "live", actions: false}, lastSeq = 0, events = [], thumbTick = 0;
+// kept across the once-a-second re-render: open visit lists, ticked visits, open evidence tables
+const openVisits = new Set(), ticked = new Map(), openEvidence = new Set();
 
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
@@ -21,7 +23,29 @@ async function act(identity, what, body) {
     {method: "POST", headers: {"Content-Type": "application/json", "X-Reid-Token": TOKEN}, body: JSON.stringify(body)});
   const data = await r.json();
   $("status").textContent = r.ok ? `${data.kind} ${data.identity}` : `error: ${data.error}`;
+  if (r.ok && what === "split") ticked.delete(identity);
   refresh();
+}
+const llr = (x) => x === null || x === undefined ? "-" : (x >= 0 ? "+" : "") + x.toFixed(2);
+async function showEvidence(box) {
+  const id = box.dataset.identity, out = box.querySelector(".evidence");
+  if (!openEvidence.has(id)) { out.innerHTML = ""; return; }
+  let e;
+  try { e = await get("/api/evidence/" + encodeURIComponent(id)); }
+  catch (err) { out.innerHTML = ""; out.append(el("div", {class: "meta"}, "no decision of " + id + " known yet")); return; }
+  const table = el("table", {class: "evidence-table"});
+  table.append(el("caption", {}, `track ${e.track} ${e.outcome} ${e.identity} at ${secs(e.time)}` +
+    ` (${e.lit ? "lit" : "dark"} threshold ${e.threshold.toFixed(2)})`));
+  const head = el("tr");
+  for (const h of ["cue", e.outcome === "new" || e.outcome === "split" ? "new: " + e.identity : e.identity,
+    "runner-up: " + (e.runner_up || "none")]) head.append(el("th", {}, h));
+  table.append(head);
+  const row = (cls, cells) => { const tr = el("tr", {class: cls}); for (const c of cells) tr.append(el("td", {}, c)); table.append(tr); };
+  for (const c of e.cues) row("cue", [c.cue, llr(c.chosen), llr(c.runner_up)]);
+  row("total", ["total", llr(e.chosen_total), llr(e.runner_up_total)]);
+  row("threshold", ["threshold", e.threshold.toFixed(2), ""]);
+  out.innerHTML = "";
+  out.append(table);
 }
 const secs = (t) => t === null || t === undefined ? "-" : t.toFixed(1) + " s";
 
@@ -50,7 +74,7 @@ function identityBox(id) {
   let box = document.querySelector(`.identity[data-identity="${CSS.escape(id)}"]`);
   if (box) return box;
   box = el("div", {class: "identity", "data-identity": id});
-  box.append(el("div", {class: "thumbs"}), el("div", {class: "info"}));
+  box.append(el("div", {class: "thumbs"}), el("div", {class: "info"}), el("div", {class: "evidence"}));
   if (info.actions) {
     const a = el("div", {class: "actions"});
     const name = el("input", {class: "name-input", placeholder: "name"});
@@ -72,6 +96,8 @@ function renderIdentities(list) {
   $("identity-count").textContent = `(${list.length})`;
   for (const box of document.querySelectorAll(".identity"))
     if (!names.includes(box.dataset.identity)) box.remove();
+  for (const set of [openVisits, openEvidence]) for (const n of [...set]) if (!names.includes(n)) set.delete(n);
+  for (const n of [...ticked.keys()]) if (!names.includes(n)) ticked.delete(n);
   for (const r of list) {
     const box = identityBox(r.identity);
     const thumbs = box.querySelector(".thumbs");
@@ -83,16 +109,44 @@ function renderIdentities(list) {
     }
     const inf = box.querySelector(".info");
     inf.innerHTML = "";
-    inf.append(el("div", {class: "name"}, r.identity + (r.pinned ? " (named)" : "")),
+    const nameEl = el("div", {class: "name", title: "the evidence behind its latest decision"},
+      r.identity + (r.pinned ? " (named)" : ""));
+    nameEl.onclick = () => {
+      if (openEvidence.has(r.identity)) openEvidence.delete(r.identity); else openEvidence.add(r.identity);
+      showEvidence(box);
+    };
+    inf.append(nameEl,
       el("div", {class: "meta"}, `first seen ${secs(r.first_seen)}, last seen ${secs(r.last_seen)}`),
       el("div", {class: "meta"}, `cameras ${(r.cameras || []).join(", ") || "-"}, visits ${r.visits}`));
     if (r.visit_list) {
       const v = el("details", {class: "visits"});
+      if (openVisits.has(r.identity)) v.open = true;
+      v.ontoggle = () => { if (v.open) openVisits.add(r.identity); else openVisits.delete(r.identity); };
       v.append(el("summary", {}, "visits"));
-      for (const x of r.visit_list) v.append(el("div", {class: "meta"},
-        `${secs(x.start)} - ${secs(x.end)} ${x.lit ? "lit" : "dark"}` + (x.camera ? ` ${x.camera}` : "")));
+      const mine = ticked.get(r.identity) || new Set();
+      for (const x of r.visit_list) {
+        const line = el("div", {class: "meta visit", "data-row": x.row ?? ""});
+        if (info.actions && x.row !== undefined) {
+          const cb = el("input", {type: "checkbox", class: "visit-check", "data-row": x.row});
+          cb.checked = mine.has(x.row);
+          cb.onchange = () => {
+            const set = ticked.get(r.identity) || new Set();
+            if (cb.checked) set.add(x.row); else set.delete(x.row);
+            ticked.set(r.identity, set);
+          };
+          line.append(cb, " ");
+        }
+        line.append(`${secs(x.start)} - ${secs(x.end)} ${x.lit ? "lit" : "dark"}` + (x.camera ? ` ${x.camera}` : ""));
+        v.append(line);
+      }
+      if (info.actions && r.visit_list.length > 1) {
+        const split = el("button", {class: "split-btn"}, "split off");
+        split.onclick = () => act(r.identity, "split", {rows: [...(ticked.get(r.identity) || [])]});
+        v.append(split);
+      }
       inf.append(v);
     }
+    if (openEvidence.has(r.identity)) showEvidence(box);
     const sel = box.querySelector(".merge-select");
     if (sel && sel !== document.activeElement) {
       const keep = sel.value;
@@ -119,7 +173,8 @@ function renderEvents() {
   const shown = events.filter((e) => (!ident || e.identity === ident || e.previous === ident) && (!cam || e.camera === cam));
   for (const e of shown.slice(-300).reverse()) {
     const text = e.frame >= 0 ? `#${e.frame} ${e.camera} ${e.kind} ${e.identity || "?"} track ${e.track}` +
-      (e.evidence ? ` evidence ${e.evidence}` : "") : `${e.kind} ${e.identity}` + (e.previous ? ` (was ${e.previous})` : "");
+      (e.evidence ? ` evidence ${e.evidence}` : "") : `${e.kind} ${e.identity}` +
+      (e.kind === "split" ? ` (visits of ${e.previous})` : e.previous ? ` (was ${e.previous})` : "");
     list.append(el("li", {class: e.kind, "data-identity": e.identity || ""}, text));
   }
   fillFilter($("filter-camera"), [...new Set(events.map((e) => e.camera).filter(Boolean))].sort());

@@ -94,7 +94,7 @@ def saved_gallery(out: Path) -> Gallery:
 # ---------------------------------------------------------------- (a) live, in a browser
 @pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
                     reason="needs Debian chromium and chromedriver at /usr/bin")
-def test_live_page_streams_lists_identities_and_names_merges_forgets_across_a_restart(tmp_path):
+def test_live_page_streams_lists_identities_and_names_merges_forgets_splits_across_a_restart(tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -146,6 +146,34 @@ def test_live_page_streams_lists_identities_and_names_merges_forgets_across_a_re
         assert httpx.get(f"{base}/api/thumb/{erased}/depth").status_code == 404
         wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, f'.identity[data-identity="{erased}"]'), 10,
                  "the forgotten identity to leave the page")
+        # the evidence behind keep's latest decision: a click on its name shows the per-cue table
+        sel = f'.identity[data-identity="{keep}"]'
+        driver.find_element(By.CSS_SELECTOR, f"{sel} .name").click()
+
+        def table_matches_api():
+            ev = api(f"/api/evidence/{keep}")
+            cells = lambda css: [td.text for td in driver.find_elements(By.CSS_SELECTOR, f"{sel} .evidence-table {css}")]  # noqa: E731
+            return cells("tr.threshold td:nth-child(2)") == [f'{ev["threshold"]:.2f}'] and \
+                cells("tr.cue td:first-child") == [c["cue"] for c in ev["cues"]] and len(ev["cues"]) >= 1
+        wait_for(table_matches_api, 20, "the evidence table of the API's latest decision")
+        # split the merged identity again, by visit: tick its newest visit and "split off"
+        row = [v["row"] for v in next(r for r in api("/api/identities") if r["identity"] == keep)["visit_list"]][-1]
+
+        def tick():
+            box = driver.find_element(By.CSS_SELECTOR, sel)
+            visits = box.find_element(By.CSS_SELECTOR, "details.visits")
+            if not visits.get_attribute("open"):
+                visits.find_element(By.TAG_NAME, "summary").click()
+            check = box.find_element(By.CSS_SELECTOR, f'input.visit-check[data-row="{row}"]')
+            if not check.is_selected():
+                check.click()
+            return driver.find_element(By.CSS_SELECTOR, f'{sel} input.visit-check[data-row="{row}"]').is_selected()
+        wait_for(tick, 20, "the visit to be ticked")
+        wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"{sel} .split-btn").click() or True, 10, "split off")
+        split_off = wait_for(lambda: next((r["identity"] for r in api("/api/identities") if r["identity"] != keep
+                                           and [v["row"] for v in r["visit_list"]] == [row]), None), 20, "the split")
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'#events li.split[data-identity="{split_off}"]'), 10,
+                 "the split in the page's timeline")
         if os.environ.get("REID_STREAM_SCREENSHOT") == "1":
             time.sleep(2)
             driver.save_screenshot(str(REPO / "docs" / "web.png"))
@@ -154,7 +182,7 @@ def test_live_page_streams_lists_identities_and_names_merges_forgets_across_a_re
         stop(proc, log)
     g = saved_gallery(out)
     assert "alice" in g and g.is_pinned("alice") and gone not in g and erased not in g
-    assert g.visits_of(keep) >= 2
+    assert g.visits_of(keep) >= 1 and split_off in g
     assert erased.encode() not in (out / "gallery.npz").read_bytes()
     # a restart with --resume keeps the name, the merge and the erasure
     port = free_port()
@@ -163,7 +191,7 @@ def test_live_page_streams_lists_identities_and_names_merges_forgets_across_a_re
         names = {r["identity"] for r in httpx.get(f"http://127.0.0.1:{port}/api/identities", timeout=5).json()}
         names = names or wait_for(lambda: {r["identity"] for r in httpx.get(
             f"http://127.0.0.1:{port}/api/identities", timeout=5).json()}, 30, "the reloaded identities")
-        assert "alice" in names and gone not in names and erased not in names
+        assert "alice" in names and gone not in names and erased not in names and split_off in names
     finally:
         stop(proc, log)
 
