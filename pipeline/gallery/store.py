@@ -29,18 +29,20 @@ Rules of :meth:`Gallery.match` (one call per frame):
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from reidstream.pipeline.gallery.topology import Topology
+from reidstream.pipeline.gallery import actions, mutations
+from reidstream.pipeline.gallery import explain as explaining
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
 from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
-from reidstream.pipeline.gallery.fusion import Explanation, cue_terms, fused_llr, per_identity
-from reidstream.pipeline.gallery.journal import Mutation, put_visit
+from reidstream.pipeline.gallery.fusion import Explanation, fused_llr, per_identity
+from reidstream.pipeline.gallery.journal import Mutation
 from reidstream.pipeline.gallery.matcher import unit_rows
 from reidstream.pipeline.types import Embeddings, Match, Modality
 
@@ -286,7 +288,8 @@ class Gallery:
         for t, st in enumerate(states):
             slot = pairs.get(t)
             st.new = slot is None
-            why = self._explain(t, st, score, fused, parts, slot, "new" if slot is None else "joined", timestamp)
+            why = explaining.explain_row(self, t, st, score, fused, parts, slot, "new" if slot is None else "joined",
+                                         timestamp)
             if slot is None:
                 slot = self._new_identity(None, timestamp)
                 st.evidence_llr = float(score[t].max()) if score.shape[1] and np.isfinite(score[t].max()) else 0.0
@@ -298,7 +301,7 @@ class Gallery:
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
             self._dirty_rows.add(st.row)
             self._bound_visits(slot)
-            self._keep_explanation(st, *why)
+            explaining.keep_explanation(self, st, *why)
 
     def _recheck(self, states: list[_Track], timestamp: float) -> None:
         """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
@@ -315,16 +318,16 @@ class Gallery:
             st.better = st.better + 1 if better else 0
             st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
             if st.better >= self.config.switch_after and st.slot != best and self._names[best] is not None:
-                why = self._explain(t, st, score, fused, parts, best, "moved", timestamp)
+                why = explaining.explain_row(self, t, st, score, fused, parts, best, "moved", timestamp)
                 self._move(st, best, timestamp)
                 st.evidence_llr, st.new = float(others[best]), False
             elif st.contrary >= self.config.switch_after:
-                why = self._explain(t, st, score, fused, parts, None, "split", timestamp)
+                why = explaining.explain_row(self, t, st, score, fused, parts, None, "split", timestamp)
                 self._move(st, self._new_identity(None, timestamp), timestamp)
                 st.evidence_llr, st.new = float(own), True
             else:
-                why = self._explain(t, st, score, fused, parts, st.slot, "kept", timestamp)
-            self._keep_explanation(st, *why)
+                why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
+            explaining.keep_explanation(self, st, *why)
 
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
@@ -339,92 +342,15 @@ class Gallery:
             self.last_expired.append(self._remove(old))  # merged into ``slot``
         self._bound_visits(slot)
 
+
     # ------------------------------------------------------------ evidence shown
-    def _explain(self, t: int, st: _Track, score: np.ndarray, fused: np.ndarray, parts: tuple, chosen: int | None,
-                 outcome: str, timestamp: float) -> tuple[Explanation, tuple[int, int] | None]:
-        """The evidence of row ``t`` of a :meth:`_scores` call with ``explain`` for identity slot ``chosen``
-        (None: a new identity) against the best other identity, before the decision changes the gallery
-        (its ``identity`` is filled in by :meth:`_keep_explanation`); and the runner-up's ``(slot, created)``.
-
-        The per-cue terms come from ``fused_llr(..., explain=True)`` of the track's summary against the two
-        visits that gave the identities their scores (copied into a small table), so that the decision's
-        scoring of the whole gallery keeps no per-cue matrices."""
-        summaries, prior = parts
-        others = score[t].copy()
-        if chosen is not None:
-            others[chosen] = -np.inf
-        ru = int(np.argmax(others)) if len(others) and np.isfinite(others.max()) else None
-
-        def best_row(slot: int | None) -> int | None:  # the visit that gave the identity its score
-            rows = self.visits.rows_of(slot) if slot is not None else np.zeros(0, np.int64)
-            best = fused[t, rows]
-            return int(rows[np.argmax(best)]) if len(rows) and np.isfinite(best.max()) else None
-
-        pair = (chosen, ru)
-        rows, mini = [best_row(s) for s in pair], VisitTable()
-        at = [None if r is None else mini.add(0, -1, self.visits.visit(r), 0.0, 0.0) for r in rows]
-        terms = fused_llr([summaries[t]], mini, self.calibration, explain=True)[1] if len(mini) else {}
-        extra = None
-        if prior is not None and any(s is not None and prior[t, s] for s in pair):
-            extra = {"topology": [None if s is None else float(prior[t, s]) for s in pair]}
-        total = [float(score[t, s]) if s is not None and np.isfinite(score[t, s]) else None for s in pair]
-        lit = st.evidence.lit
-        ex = Explanation(-1, float(timestamp), outcome, "", None if ru is None else self._names[ru], lit,
-                         self.threshold_for(lit), total[0], total[1],
-                         cue_terms(terms, 0, at, extra), st.camera)
-        return ex, None if ru is None else (ru, int(self.created[ru]))
-
-    def _keep_explanation(self, st: _Track, ex: Explanation, runner_up: tuple[int, int] | None) -> None:
-        """Keeps ``ex`` as the latest decision of the track and of the identity it now holds (bounded: live
-        tracks and identities only)."""
-        tid = next((k for k, v in self._tracks.items() if v is st), -1)
-        ex = replace(ex, track=int(tid), identity=self._names[st.slot])
-        rec = (ex, st.slot, int(self.created[st.slot]), runner_up)
-        self._explained_tracks[int(tid)] = rec
-        self._explained_slots[st.slot] = rec
-        self.explain_serial += 1
-        if len(self._explained_tracks) > 2 * len(self._tracks) + 16:
-            self._explained_tracks = {k: r for k, r in self._explained_tracks.items() if k in self._tracks}
-        if len(self._explained_slots) > 2 * len(self._slot) + 16:
-            self._explained_slots = {k: r for k, r in self._explained_slots.items() if self._alive(k, r[2])}
-
-    def _alive(self, slot: int, created: int) -> bool:
-        return slot < len(self._names) and self._names[slot] is not None and int(self.created[slot]) == created
-
-    def _explained(self, rec: tuple) -> Explanation:
-        ex, slot, created, ru = rec
-        names = {}
-        if self._alive(slot, created):
-            names["identity"] = self._names[slot]
-        if ru is not None and self._alive(*ru):
-            names["runner_up"] = self._names[ru[0]]
-        return replace(ex, **names)
-
     def explanation(self, key: int | str) -> Explanation | None:
-        """The evidence behind the latest decision or re-check of a live track (``key``: its id) or of the
-        latest one that gave an identity a track (``key``: its name), with current identity names.
-
-        Returns:
-            None when there is none (a pending or ended track, an identity no decision chose since it was
-            created or loaded).
-
-        Raises:
-            KeyError: ``key`` is a name the gallery does not hold.
-        """
-        if isinstance(key, str):
-            slot = self._lookup(key)
-            rec = self._explained_slots.get(slot)
-            rec = rec if rec is not None and self._alive(slot, rec[2]) else None
-        else:
-            rec = self._explained_tracks.get(int(key)) if int(key) in self._tracks else None
-        return None if rec is None else self._explained(rec)
+        """The evidence behind a track's or identity's latest decision (:func:`.explain.explanation`)."""
+        return explaining.explanation(self, key)
 
     def explanations(self) -> tuple[dict[str, Explanation], dict[int, Explanation]]:
-        """Every kept explanation (:meth:`explanation`): ``(by identity name, by live track id)``."""
-        by_identity = {self._names[slot]: self._explained(rec) for slot, rec in self._explained_slots.items()
-                       if self._alive(slot, rec[2])}
-        by_track = {tid: self._explained(rec) for tid, rec in self._explained_tracks.items() if tid in self._tracks}
-        return by_identity, by_track
+        """Every kept explanation, by identity name and by live track id (:func:`.explain.explanations`)."""
+        return explaining.explanations(self)
 
     # --------------------------------------------------------------- match
     def match(self, observations: Sequence[Embeddings], timestamp: float, cues: TrackCues | None = None, *,
@@ -559,121 +485,27 @@ class Gallery:
         self.last_expired = self.expire(timestamp)
         return name
 
+
     # ------------------------------------------------------- operator actions
     def rename(self, identity: str, name: str, *, pin: bool = True) -> str:
-        """Gives ``identity`` a new name (a person named by an operator); its visits and live tracks keep it.
-
-        Args:
-            identity: The identity to rename.
-            name: The new name: 1-64 printable characters, not held by another identity.
-            pin: Also pin it (named people never expire, like enrolled ones).
-
-        Raises:
-            KeyError: no such identity.
-            ValueError: ``name`` is empty, too long, not printable or taken.
-        """
-        slot = self._lookup(identity)
-        if not isinstance(name, str) or not name.strip() or len(name) > 64 or not name.isprintable() \
-                or name != name.strip():
-            raise ValueError(f"rename '{identity}': expected a name of 1-64 printable characters without leading "
-                             f"or trailing spaces, got {name!r}")
-        if name != identity and name in self._slot:
-            raise ValueError(f"rename '{identity}': identity name '{name}' is already in the gallery")
-        del self._slot[identity]
-        self._slot[name], self._names[slot] = slot, name
-        self.pinned[slot] = self.pinned[slot] or pin
-        self._dirty_slots.add(slot)
-        return name
+        """Gives ``identity`` a new name and, with ``pin``, pins it (:func:`.actions.rename`)."""
+        return actions.rename(self, identity, name, pin=pin)
 
     def merge(self, keep: str, gone: str) -> str:
-        """Moves every visit and live track of ``gone`` to ``keep`` and removes ``gone`` (one person, two ids).
-
-        Raises:
-            KeyError: either identity is unknown.
-            ValueError: ``keep`` and ``gone`` are the same identity.
-        """
-        a, b = self._lookup(keep), self._lookup(gone)
-        if a == b:
-            raise ValueError(f"merge: expected two different identities, got '{keep}' twice")
-        for row in self.visits.rows_of(b).tolist():
-            self.visits.owner[row] = a
-            self._dirty_rows.add(int(row))
-        for st in self._tracks.values():
-            if st.slot == b:
-                st.slot, st.better, st.contrary = a, 0, 0
-        self.last_seen[a] = max(self.last_seen[a], self.last_seen[b])
-        self.pinned[a] = self.pinned[a] or self.pinned[b]
-        if b in self._slot_camera and self.last_seen[b] >= self.last_seen[a]:
-            self._slot_camera[a] = self._slot_camera[b]
-        self._dirty_slots.add(a)
-        self._remove(b)
-        self._bound_visits(a)
-        return keep
+        """Moves every visit and live track of ``gone`` to ``keep``, removing ``gone`` (:func:`.actions.merge`)."""
+        return actions.merge(self, keep, gone)
 
     def forget(self, identity: str) -> str:
-        """Erases ``identity``: its visits (every stored vector) and the evidence of its live tracks (a person
-        still in view starts afresh as a new track). For the erasure to reach the disk, save the gallery and
-        empty the journal after draining this change (earlier journal batches hold its vectors).
-
-        Raises:
-            KeyError: no such identity.
-        """
-        slot = self._lookup(identity)
-        for tid in [t for t, st in self._tracks.items() if st.slot == slot]:
-            del self._tracks[tid]
-        self._touched_rows = {r: t for r, t in self._touched_rows.items() if int(self.visits.owner[r]) != slot}
-        self._touched_slots.pop(slot, None)
-        return self._remove(slot)
+        """Erases ``identity``, its visits and its live tracks' evidence (:func:`.actions.forget`)."""
+        return actions.forget(self, identity)
 
     def split(self, identity: str, rows: Sequence[int]) -> str:
-        """Moves visits of ``identity`` to a new identity (an operator undoing a wrong merge); a live track
-        holding one of them follows it. Journalled like the other changes.
-
-        Args:
-            identity: The identity to split.
-            rows: Visit rows of ``identity`` (as listed by :meth:`visit_rows`) that become the new identity.
-
-        Returns:
-            The new identity's name.
-
-        Raises:
-            KeyError: no such identity.
-            ValueError: ``rows`` is empty, holds a non-integer or a row that is not a visit of ``identity``,
-                or all of its visits (rename it instead).
-        """
-        slot = self._lookup(identity)
-        own = set(self.visits.rows_of(slot).tolist())
-        if isinstance(rows, (str, bytes)) or not all(isinstance(r, (int, np.integer)) and not isinstance(r, bool)
-                                                     for r in rows):
-            raise ValueError(f"split '{identity}': expected a list of visit rows (integers), got {rows!r}")
-        wanted = sorted({int(r) for r in rows})
-        if not wanted:
-            raise ValueError(f"split '{identity}': expected at least one visit row, got none")
-        foreign = [r for r in wanted if r not in own]
-        if foreign:
-            raise ValueError(f"split '{identity}': visit row(s) {foreign} are not visits of '{identity}' "
-                             f"(its rows: {sorted(own)})")
-        if len(wanted) == len(own):
-            raise ValueError(f"split '{identity}': rows {wanted} are all of its visits; keep at least one "
-                             f"(to give the whole identity another name, rename it)")
-        v = self.visits
-        new = self._new_identity(None, float(v.end[wanted].max()))
-        for row in wanted:
-            v.owner[row] = new
-            self._dirty_rows.add(row)
-        for st in self._tracks.values():
-            if st.slot == slot and st.row in wanted:
-                st.slot, st.better, st.contrary, st.new = new, 0, 0, False
-                if st.camera is not None:
-                    self._slot_camera[new] = st.camera
-        self.last_seen[slot] = float(v.end[v.rows_of(slot)].max())
-        self._dirty_slots.add(slot)
-        return self._names[new]
+        """Moves visit ``rows`` of ``identity`` to a new identity, returning its name (:func:`.actions.split`)."""
+        return actions.split(self, identity, rows)
 
     def visit_rows(self, identity: str) -> list[int]:
-        """The visit rows of ``identity``, oldest first (for :meth:`split`)."""
-        rows = self.visits.rows_of(self._lookup(identity))
-        return [int(r) for r in rows[np.argsort(self.visits.start[rows], kind="stable")]]
+        """The visit rows of ``identity``, oldest first (:func:`.actions.visit_rows`)."""
+        return actions.visit_rows(self, identity)
 
     # ------------------------------------------------------------- journal
     def _ended(self, st: _Track) -> None:
@@ -682,122 +514,18 @@ class Gallery:
             self._dirty_rows.add(st.row)
             self._dirty_slots.add(st.slot)
 
+
     def drain_mutations(self, everything: bool = False) -> list[Mutation]:
-        """The changes since the last call, as records (see :mod:`~reidstream.pipeline.gallery.journal`).
-
-        ``counters`` and ``shift_clock`` come first, then per changed identity slot and visit row its new state
-        or its removal. The running refreshes of live tracks are held back for ``journal_refresh_s``.
-
-        Args:
-            everything: Also report the refreshes held back.
-        """
-        out = []
-        counters = (int(self.next_id), int(self._serial))
-        if counters != self._counters_sent:
-            out.append(Mutation("counters", {"next_id": counters[0], "serial": counters[1]}))
-            self._counters_sent = counters
-        if self._shift:
-            out.append(Mutation("shift_clock", {"shift": self._shift}))
-            self._shift = 0.0
-        for touched, dirty in ((self._touched_slots, self._dirty_slots), (self._touched_rows, self._dirty_rows)):
-            due = [k for k, t in touched.items() if everything or self._now - t >= self.journal_refresh_s]
-            dirty.update(due)
-            for k in [k for k in touched if k in dirty]:
-                del touched[k]
-        for slot in sorted(self._dirty_slots):
-            name = self._names[slot] if slot < len(self._names) else None
-            if name is None:
-                out.append(Mutation("remove_identity", {"slot": slot}))
-            else:
-                out.append(Mutation("upsert_identity", {"slot": slot, "name": name, "created": int(self.created[slot]),
-                                                        "pinned": bool(self.pinned[slot]),
-                                                        "last_seen": float(self.last_seen[slot]),
-                                                        "camera": self._slot_camera.get(slot)}))
-        v = self.visits
-        for row in sorted(self._dirty_rows):
-            if row >= v.capacity or not v.used[row]:
-                out.append(Mutation("remove_visit", {"row": row}))
-                continue
-            visit = v.visit(row)
-            out.append(Mutation("upsert_visit", {
-                "row": row, "owner": int(v.owner[row]), "track": int(v.track[row]), "start": float(v.start[row]),
-                "end": float(v.end[row]), "height": visit.height, "height_sigma": visit.height_sigma,
-                "width": visit.width, "width_sigma": visit.width_sigma, "lit": visit.lit}, visit.vectors))
-        self._dirty_slots.clear()
-        self._dirty_rows.clear()
-        return out
+        """The changes since the last call, as journal records (:func:`.mutations.drain_mutations`)."""
+        return mutations.drain_mutations(self, everything)
 
     def apply_mutation(self, m: Mutation) -> None:
-        """Sets the state one record describes (idempotent but for ``shift_clock``; not reported as a change).
-
-        Raises:
-            ValueError: ``m`` has an unknown op, or a visit's vectors do not fit the stored feature sizes.
-        """
-        f = m.fields
-        if m.op == "counters":
-            self.next_id, self._serial = int(f["next_id"]), int(f["serial"])
-            self._counters_sent = (self.next_id, self._serial)
-        elif m.op == "shift_clock":  # the one op-based record: the journal's seq applies it once
-            v, shift = self.visits, float(f["shift"])
-            v.start[v.used] += shift
-            v.end[v.used] += shift
-            self.last_seen[: self.slots] += shift
-        elif m.op in ("upsert_identity", "remove_identity"):
-            slot = int(f["slot"])
-            if slot >= len(self._names):
-                for s in range(len(self._names), slot + 1):
-                    self._names.append(None)
-                    heapq.heappush(self._free, s)
-            grow = len(self._names) - len(self.last_seen)
-            if grow > 0:
-                self.last_seen = np.concatenate([self.last_seen, np.zeros(grow)])
-                self.pinned = np.concatenate([self.pinned, np.zeros(grow, bool)])
-                self.created = np.concatenate([self.created, np.zeros(grow, np.int64)])
-            old = self._names[slot]
-            if old is not None:
-                del self._slot[old]
-            name = None if m.op == "remove_identity" else str(f["name"])
-            if name is not None and name in self._slot:  # the name held another slot before
-                other = self._slot.pop(name)
-                self._names[other] = None
-                heapq.heappush(self._free, other)
-            self._names[slot] = name
-            if name is not None:
-                self._slot[name] = slot
-                self.last_seen[slot], self.pinned[slot], self.created[slot] = \
-                    float(f["last_seen"]), bool(f["pinned"]), int(f["created"])
-                if f.get("camera"):
-                    self._slot_camera[slot] = str(f["camera"])
-                else:
-                    self._slot_camera.pop(slot, None)
-                if old is None:
-                    self._free.remove(slot)
-                    heapq.heapify(self._free)
-            else:
-                self.pinned[slot] = False
-                self._slot_camera.pop(slot, None)
-                if old is not None:
-                    heapq.heappush(self._free, slot)
-        elif m.op == "upsert_visit":
-            put_visit(self.visits, int(f["row"]), f, m.arrays)
-        elif m.op == "remove_visit":
-            row = int(f["row"])
-            if row < self.visits.capacity and self.visits.used[row]:
-                self.visits.remove(row)
-        else:
-            raise ValueError(f"apply_mutation: unknown op {m.op!r}")
+        """Sets the state one journal record describes (:func:`.mutations.apply_mutation`)."""
+        mutations.apply_mutation(self, m)
 
     def settle(self) -> None:
-        """Marks the gallery as just loaded (snapshot, journal): no changes to report, and the first
-        :meth:`match` rebases the stored times if the new source's clock starts earlier."""
-        ends = [*self.visits.end[self.visits.used], *self.last_seen[list(self._slot.values())]]
-        self._rebase = float(max(ends)) if ends else None
-        self._dirty_slots.clear()
-        self._dirty_rows.clear()
-        self._touched_slots.clear()
-        self._touched_rows.clear()
-        self._shift = 0.0
-        self._counters_sent = (int(self.next_id), int(self._serial))
+        """Marks the gallery as just loaded, with no changes to report (:func:`.mutations.settle`)."""
+        mutations.settle(self)
 
 
 __all__ = ["Gallery", "GalleryConfig"]
