@@ -175,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"end-to-end, {a.frames} frames 640x480, {a.people} people in the scene, default bundle, "
           f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})")
     stages = list(next(iter(rows.values()))["stages"])
-    print(f"{'variant':<30} {'frames/s':>8} {'people':>6}  " + " ".join(f"{s + ' p50/p90':>16}" for s in stages)
+    width = max(30, *(len(name) for name in rows))
+    print(f"{'variant':<{width}} {'frames/s':>8} {'people':>6}  " + " ".join(f"{s + ' p50/p90':>16}" for s in stages)
           + f" {'total p50/p90 ms':>17}")
     for name, r in rows.items():
         cells = " ".join(f"{r['stages'][s][0]:>7.1f}/{r['stages'][s][1]:<7.1f} " for s in stages)
-        print(f"{name:<30} {r['fps']:>8.1f} {r['people_per_frame']:>6.1f}  {cells} {r['total'][0]:>7.1f}/"
+        print(f"{name:<{width}} {r['fps']:>8.1f} {r['people_per_frame']:>6.1f}  {cells} {r['total'][0]:>7.1f}/"
               f"{r['total'][1]:<7.1f}")
     for name, r in rows.items():
         if "--serve" in name:
