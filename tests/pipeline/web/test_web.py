@@ -137,9 +137,12 @@ def test_live_page_streams_lists_identities_and_names_merges_forgets_splits_acro
         # merge one identity into another, and forget a third
         others = [r["identity"] for r in api("/api/identities") if r["identity"] != "alice"]
         keep, gone, erased = others[0], others[1], others[2]
-        box = driver.find_element(By.CSS_SELECTOR, f'.identity[data-identity="{keep}"]')
-        Select(box.find_element(By.CSS_SELECTOR, ".merge-select")).select_by_value(gone)
-        box.find_element(By.CSS_SELECTOR, ".merge-btn").click()
+        def merge() -> bool:  # the options are redrawn every second: choose and click on fresh elements
+            box = driver.find_element(By.CSS_SELECTOR, f'.identity[data-identity="{keep}"]')
+            Select(box.find_element(By.CSS_SELECTOR, ".merge-select")).select_by_value(gone)
+            box.find_element(By.CSS_SELECTOR, ".merge-btn").click()
+            return True
+        wait_for(merge, 10, "the merge request")
         wait_for(lambda: gone not in {r["identity"] for r in api("/api/identities")}, 20, "the merge")
         driver.find_element(By.CSS_SELECTOR, f'.identity[data-identity="{erased}"] .forget-btn').click()
         wait_for(lambda: erased not in {r["identity"] for r in api("/api/identities")}, 20, "the forget")
@@ -148,7 +151,9 @@ def test_live_page_streams_lists_identities_and_names_merges_forgets_splits_acro
                  "the forgotten identity to leave the page")
         # the evidence behind keep's latest decision: a click on its name shows the per-cue table
         sel = f'.identity[data-identity="{keep}"]'
-        driver.find_element(By.CSS_SELECTOR, f"{sel} .name").click()
+        # the page redraws an identity's details every second: find the name afresh for the click
+        wait_for(lambda: driver.find_element(By.CSS_SELECTOR, f"{sel} .name").click() or True, 10,
+                 "a click on the identity's name")
 
         def table_matches_api():
             ev = api(f"/api/evidence/{keep}")
