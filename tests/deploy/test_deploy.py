@@ -29,7 +29,6 @@ UNIT = DEPLOY / "systemd" / "reid-stream@.service"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 SCRIPTS = PYPROJECT["project"]["scripts"]
 EXTRAS = set(PYPROJECT["project"]["optional-dependencies"])
-PENDING: set[str] = set()  # options compose may name before stream_parser has them (none now)
 
 
 def parsers() -> dict:
@@ -116,18 +115,11 @@ def interpolate(text: str) -> str:
 
 
 def check_command(script: str, argv: list[str], where: str) -> None:
-    """``argv`` parses with ``script``'s parser (PENDING options aside); reid-stream's also makes a valid config."""
+    """``argv`` parses with ``script``'s parser; reid-stream's also makes a valid config."""
     assert script in SCRIPTS, f"{where}: {script} is not a console script of pyproject.toml"
     assert shutil.which(script), f"{where}: {script} is not installed (pip install -e .)"
     parser = parsers()[script]()
-    known = {o for a in parser._actions for o in a.option_strings}
-    args, k = [], 0
-    while k < len(argv):
-        if argv[k] in PENDING and argv[k] not in known:
-            k += 2  # the option and its value
-            continue
-        args.append(argv[k])
-        k += 1
+    args = list(argv)
     try:
         ns = parse_args_with_overrides(parser, args) if script == "reid-stream" else parser.parse_args(args)
     except SystemExit:
@@ -167,15 +159,6 @@ def test_compose_runs_two_camera_workers_sharing_redis_and_an_optional_triton():
     assert "--model-repository=/models/repo" in services["triton"]["command"]
     repo_cmd = services["triton-repo"]["command"]
     assert repo_cmd[:1] == ["triton"] and repo_cmd[repo_cmd.index("--out") + 1].endswith("/repo")
-
-
-def test_pending_options_are_really_pending_or_dropped():
-    """A PENDING option that reid-stream now has should leave the set (then the test checks its value too)."""
-    known = {o for a in stream_parser()._actions for o in a.option_strings}
-    landed = PENDING & known
-    if landed:
-        pytest.skip(f"{sorted(landed)} landed in reid-stream: remove from PENDING in {Path(__file__).name}")
-    assert PENDING.isdisjoint(known)
 
 
 # --- systemd -------------------------------------------------------------------------------------------------------
