@@ -13,7 +13,6 @@ line, MOT files and videos are written per camera (``tracks-<id>.txt``, ``gt-<id
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +23,8 @@ from reidstream.pipeline.body.measure import BodyConfig
 from reidstream.pipeline.config import ConfigModel
 
 SITE_FILE = "site.json"
-"""A recorded site (``reid-synth site``): the directory lists its cameras in this file."""
+"""A recorded site (``reid-synth site``): the directory lists its cameras in this file (read by
+:func:`~reidstream.pipeline.sim.site.read_site_manifest`)."""
 CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 PER_CAMERA = ("source", "buffer", "detector", "tracker", "body")
 """Stream config sections a camera of a site may set for itself."""
@@ -143,31 +143,23 @@ class SiteConfig(StreamConfig):
 
 
 def recorded_site(path: Path) -> tuple[list[dict], list[dict]]:
-    """The cameras and links of a recorded site directory (its ``site.json``): ``{"id", "source"}`` per camera,
+    """The cameras and links of a recorded site directory (its ``site.json``, read and checked by
+    :func:`~reidstream.pipeline.sim.site.read_site_manifest`): ``{"id", "source"}`` per camera,
     ``{"between", "transit_s"}`` per link.
 
     Raises:
-        ValueError: ``site.json`` is unreadable or lacks ``cameras`` (naming the file and what was expected).
+        FileNotFoundError / ValueError: ``site.json`` or a camera's recording is missing or malformed (naming the
+            file and key).
     """
-    file = Path(path) / SITE_FILE
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{file}: cannot read the site description ({e})") from None
-    cams = meta.get("cameras") if isinstance(meta, dict) else None
-    if not isinstance(cams, list) or not cams:
-        raise ValueError(f"{file}: expected a 'cameras' list of {{id, dir}} entries")
-    out = []
-    for i, c in enumerate(cams):
-        if not isinstance(c, dict) or "id" not in c:
-            raise ValueError(f"{file}: cameras[{i}]: expected an entry with 'id' and 'dir'")
-        sub = Path(path) / str(c.get("dir", c["id"]))
-        out.append({"id": str(c["id"]), "source": {"camera": "recording", "uri": str(sub)}})
-    links = meta.get("links") or []
-    if not isinstance(links, list) or not all(isinstance(lk, dict) and {"between", "transit_s"} <= set(lk)
-                                              for lk in links):
-        raise ValueError(f"{file}: expected 'links' to be a list of {{between, transit_s}} entries")
-    return out, [{"between": list(lk["between"]), "transit_s": list(lk["transit_s"])} for lk in links]
+    from reidstream.pipeline.sim.site import read_site_manifest
+
+    site = read_site_manifest(path)
+    links = list(site.links)
+    if not all(isinstance(lk, dict) and {"between", "transit_s"} <= set(lk) for lk in links):
+        raise ValueError(f"{Path(path) / SITE_FILE}: expected 'links' to be a list of {{between, transit_s}} "
+                         f"entries, got {links}")
+    cams = [{"id": c.camera_id, "source": {"camera": "recording", "uri": str(c.path)}} for c in site.cameras]
+    return cams, [{"between": list(lk["between"]), "transit_s": list(lk["transit_s"])} for lk in links]
 
 
 def cameras_from_args(cameras: list[str], replays: list[Path]) -> tuple[list[dict], list[dict]]:

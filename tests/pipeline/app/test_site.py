@@ -196,15 +196,22 @@ def test_a_worker_runs_some_cameras_and_knows_every_link():
 
 
 def test_a_recorded_site_brings_its_links(tmp_path):
-    (tmp_path / "room").mkdir()
-    (tmp_path / "site.json").write_text(json.dumps({
-        "cameras": [{"id": "room", "dir": "room"}, {"id": "corridor", "dir": "corridor"}],
-        "links": [{"between": ["room", "corridor"], "transit_s": [3.0, 8.0]}]}))
+    from reidstream.pipeline.recording import META_FILE
+    from reidstream.pipeline.sim.site import SITE_FORMAT, SITE_VERSION
+
+    for cam in ("room", "corridor"):
+        (tmp_path / cam).mkdir()
+        (tmp_path / cam / META_FILE).write_text("{}")
+    doc = {"format": SITE_FORMAT, "version": SITE_VERSION,
+           "cameras": [{"id": "room", "dir": "room", "modalities": ["rgb", "depth"]},
+                       {"id": "corridor", "dir": "corridor", "modalities": ["ir", "depth"]}],
+           "links": [{"between": ["room", "corridor"], "transit_s": [3.0, 8.0]}]}
+    (tmp_path / "site.json").write_text(json.dumps(doc))
     cams, links = cameras_from_args([], [tmp_path])
     assert [c["id"] for c in cams] == ["room", "corridor"]
     assert cams[1]["source"] == {"camera": "recording", "uri": str(tmp_path / "corridor")}
     assert links == [{"between": ["room", "corridor"], "transit_s": [3.0, 8.0]}]
-    (tmp_path / "site.json").write_text(json.dumps({"cameras": [{"id": "room"}], "links": [{"between": ["room"]}]}))
+    (tmp_path / "site.json").write_text(json.dumps({**doc, "links": [{"between": ["room"]}]}))
     with pytest.raises(ValueError, match="site.json: expected 'links'"):
         cameras_from_args([], [tmp_path])
 
