@@ -13,10 +13,15 @@ are less than ``min_purity`` one person are left out.
 2. Fusion weights: :func:`~reidstream.pipeline.gallery.calibration.fit_weights` on the per-cue LLRs.
 3. Thresholds: the gallery is replayed per recording in time order. A track whose person was not seen
    before is a *stranger*; its best score over the earlier people (fused LLR, best visit each) is what
-   would merge it. The threshold is the smallest value that at most ``false_merge_rate`` of the
-   strangers exceed, separately for tracks seen lit and seen dark (fewer cues in the dark: smaller
-   scores for everyone) when there are ``min_dark`` dark strangers. Returning people's acceptance at
-   each threshold is reported with it.
+   would merge it. A returning person's best score over everyone *but* themselves is also a stranger's
+   score (what they would score had they never been seen: the gallery minus one identity), so a
+   return can stand for a stranger too (without it a light condition with few first-time
+   visitors, typically the dark, sets its threshold from the maximum of a dozen values); this is done
+   for a light condition with fewer than ``min_first`` first-time visitors. The threshold is
+   one that at most ``false_merge_rate`` of the strangers exceed and that best separates returns from
+   strangers, in the middle of its range (:func:`choose_threshold`), separately for tracks seen lit and
+   seen dark (fewer cues in the dark: smaller scores for everyone) when there are ``min_dark`` dark
+   strangers. Returning people's acceptance at each threshold is reported with it.
 """
 
 from __future__ import annotations
@@ -140,9 +145,48 @@ def _fit_weights(cal: Calibration, seqs, say: Callable[[str], None]) -> None:
         say(f"fusion weights {light}: " + ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w) if v > 0))
 
 
-def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None], min_dark: int = 10) -> None:
-    """The open-set thresholds: one for tracks seen lit, one for tracks seen in the dark when there are enough."""
-    strangers: dict[bool, list[float]] = {True: [], False: []}
+def choose_threshold(strangers: Sequence[float], returns: Sequence[tuple[float, float]], rate: float) -> float:
+    """The open-set threshold on fused evidence for one light condition (step 3 of the module docstring).
+
+    Among the thresholds that at most ``rate`` of the ``strangers`` exceed, the one that maximises
+    ``right - wrong - merged``: the shares of returns that join their own identity (``own > t`` and no
+    other above it), of returns that join another one, and of strangers that join anyone. That value is
+    constant between consecutive observed scores, so the middle of the best such interval is taken (the
+    largest margin on both sides) rather than its lower edge, which sits exactly on a stranger's score.
+    Never below 0 (a track never joins on evidence against it).
+
+    Args:
+        strangers: Best score of each stranger over the identities already seen.
+        returns: ``(score of the person's own identity, best score of any other)`` per return.
+        rate: The false-merge rate: the most strangers allowed to join a known identity.
+    """
+    s = np.sort(np.asarray(strangers, np.float64))
+    r = np.asarray(returns, np.float64).reshape(-1, 2)
+    own, other = r[:, 0], r[:, 1]
+    values = np.concatenate([s, own, other])
+    cand = np.unique(np.maximum(values[np.isfinite(values)], 0.0))
+    if not len(s) or not len(cand):
+        return 0.0
+    merged = 1.0 - np.searchsorted(s, cand, side="right") / len(s)  # share of strangers above each candidate
+    right = ((own[None, :] > cand[:, None]) & (own >= other)[None, :]).mean(1) if len(r) else np.zeros(len(cand))
+    wrong = ((other[None, :] > cand[:, None]) & (other > own)[None, :]).mean(1) if len(r) else np.zeros(len(cand))
+    value = np.where(merged <= rate + 1e-12, right - wrong - merged, -np.inf)
+    best = int(np.argmax(value))
+    end = best
+    while end + 1 < len(cand) and value[end + 1] == value[best]:
+        end += 1
+    return float(cand[best] if end + 1 == len(cand) else 0.5 * (cand[best] + cand[end + 1]))
+
+
+def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], None], min_dark: int = 10,
+                   min_first: int = 50) -> None:
+    """The open-set thresholds: one for tracks seen lit, one for tracks seen in the dark when there are enough.
+
+    A light condition with fewer than ``min_first`` first-time visitors also takes its returns scored
+    without their own identity as strangers (see the module docstring).
+    """
+    first: dict[bool, list[float]] = {True: [], False: []}  # first-time visitors' best score
+    loo: dict[bool, list[float]] = {True: [], False: []}  # returns' best score over everyone else
     returns: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for _, queries, table, valid, _, person, row_person in seqs:
         fused = fused_llr(queries, table, cal)
@@ -155,34 +199,38 @@ def _fit_threshold(cal: Calibration, seqs, rate: float, say: Callable[[str], Non
                 continue
             lit = bool(queries[t].lit)
             if not seen[p]:
-                strangers[lit].append(float(score[t][seen].max()))
-            else:
-                others = np.where(np.arange(score.shape[1]) == p, -np.inf, score[t])
-                returns[lit].append((float(score[t, p]), float(others.max())))
-    if not strangers[True] and not strangers[False]:
+                first[lit].append(float(score[t][seen].max()))
+                continue
+            others = np.where(np.arange(score.shape[1]) == p, -np.inf, score[t])
+            returns[lit].append((float(score[t, p]), float(others.max())))
+            if np.isfinite(others.max()):
+                loo[lit].append(float(others.max()))
+    strangers = {lit: first[lit] + (loo[lit] if len(first[lit]) < min_first else []) for lit in (True, False)}
+    if not first[True] and not first[False]:
         raise ValueError("calibration: no first-time visitor after another person was seen; record longer sequences")
 
-    def at_rate(values: list[float]) -> float:
-        s = np.sort(values)
-        k = int(np.ceil((1.0 - rate) * len(s))) - 1
-        return float(max(s[min(max(k, 0), len(s) - 1)], 0.0))
-
-    cal.threshold = at_rate(strangers[True] or strangers[False])
-    cal.dark_threshold = at_rate(strangers[False]) if len(strangers[False]) >= min_dark else None
+    lit_returns = returns[True] if strangers[True] else returns[True] + returns[False]
+    cal.threshold = choose_threshold(strangers[True] or strangers[False], lit_returns, rate)
+    cal.dark_threshold = choose_threshold(strangers[False], returns[False], rate) \
+        if len(strangers[False]) >= min_dark else None
+    rate_or_none = lambda v: None if np.isnan(v) else round(v, 4)  # noqa: E731 - JSON has no NaN
+    mean_or_nan = lambda v: float(np.mean(v)) if len(v) else float("nan")  # noqa: E731
     for lit, name in ((True, "lit"), (False, "dark")):
         th = cal.threshold_for(lit)
-        s = np.array(strangers[lit])
         own = np.array([r[0] for r in returns[lit]]) if returns[lit] else np.zeros(0)
         other = np.array([r[1] for r in returns[lit]]) if returns[lit] else np.zeros(0)
-        merged = float(np.mean(s > th)) if len(s) else float("nan")
-        right = float(np.mean((own > th) & (own >= other))) if len(own) else float("nan")
-        wrong = float(np.mean((other > th) & (other > own))) if len(own) else float("nan")
-        rate_or_none = lambda v: None if np.isnan(v) else round(v, 4)  # noqa: E731 - JSON has no NaN
-        cal.figures[name] = {"threshold": round(th, 3), "strangers": len(s), "returns": len(own),
-                             "strangers_merged": rate_or_none(merged), "returns_right": rate_or_none(right),
-                             "returns_wrong": rate_or_none(wrong)}
-        say(f"{name} tracks: threshold {th:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of {len(s)}; "
-            f"returns to the right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
+        merged = mean_or_nan(np.array(strangers[lit]) > th)
+        merged_first = mean_or_nan(np.array(first[lit]) > th)
+        right = mean_or_nan((own > th) & (own >= other))
+        wrong = mean_or_nan((other > th) & (other > own))
+        cal.figures[name] = {"threshold": round(th, 3), "strangers": len(strangers[lit]),
+                             "first_visits": len(first[lit]), "first_visits_merged": rate_or_none(merged_first),
+                             "strangers_merged": rate_or_none(merged), "returns": len(own),
+                             "returns_right": rate_or_none(right), "returns_wrong": rate_or_none(wrong)}
+        say(f"{name} tracks: threshold {th:.2f} (fused LLR): strangers merged {100 * merged:.1f}% of "
+            f"{len(strangers[lit])} ({len(first[lit])} first visits: {100 * merged_first:.1f}% merged; "
+            f"{len(strangers[lit]) - len(first[lit])} returns scored without their own identity); returns to the "
+            f"right identity {100 * right:.1f}%, to a wrong one {100 * wrong:.1f}% of {len(own)}")
 
 
-__all__ = ["fit_calibration"]
+__all__ = ["choose_threshold", "fit_calibration"]

@@ -236,7 +236,7 @@ class SitePipeline:
         for gid, identity in resolved.items():
             k, local = divmod(int(gid), TRACK_SPAN)
             if 0 <= k < len(cams):
-                out.setdefault(cams[k], {})[local] = identity
+                out.setdefault(cams[k], {})[self.pipelines[cams[k]].result_id(local)] = identity
         return list(out.items())
 
 

@@ -31,6 +31,8 @@ from reidstream.pipeline.types import Alignment, Crops, Detections, Embeddings, 
 
 TRACK_SPAN = 100_000_000
 """Track ids of one camera stay below this; a site's camera ``k`` has ``track_base = k * TRACK_SPAN``."""
+CUT_BASE = 50_000_000
+"""A track the gallery cut (the tracker carried it onto another person) goes on under a new id from here up."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class Pipeline:
         track_base: Added to this pipeline's track ids where the gallery sees them (a camera of a site,
             :class:`~reidstream.pipeline.multicam.SitePipeline`, which also routes ``resolved_elsewhere``:
             this camera's tracks the gallery decided during another camera's frame).
+
+    A track the gallery cuts (``gallery.last_cut``: the tracker carried it from one person onto another, see
+    :mod:`~reidstream.pipeline.gallery.drift`) continues in the results under a new track id (from
+    :data:`CUT_BASE`), pending again: a track in the outputs is one person as far as the gallery can tell.
     """
 
     detector: object
@@ -85,6 +91,8 @@ class Pipeline:
     resolved_elsewhere: dict[int, str] = field(default_factory=dict)
     _next_untracked: int = 1_000_000
     _last: tuple[str, float] | None = None
+    _alias: dict[int, int] = field(default_factory=dict)  # tracker's id -> id in the results, after a cut
+    _next_alias: int = CUT_BASE
 
     def process(self, item: AnnotatedFrame) -> FrameResult:
         """Runs every stage on one frame."""
@@ -148,6 +156,7 @@ class Pipeline:
         matches, resolved = self._match(observations, frame.timestamp, prepared.cues, frame.camera_id)
         expired = list(getattr(self.gallery, "last_expired", []) or [])
         t5 = time.perf_counter()
+        dets, matches, resolved = self._renamed(dets, matches, resolved)
         events = self._events(frame, dets, matches, expired)
         by_track = {m.track_id: m.identity for m in matches}
         identities = tuple(by_track.get(int(t), "") for t in dets.track_ids)
@@ -176,6 +185,26 @@ class Pipeline:
         if base:
             matches = [dataclasses.replace(m, track_id=m.track_id - base) for m in matches]
         return matches, resolved
+
+    def _renamed(self, dets: Detections, matches: list[Match], resolved: dict[int, str]):
+        """The frame's tracks under their ids in the results: a track cut by the gallery in this frame gets a
+        new one (see the class docstring)."""
+        base = self.track_base
+        for t in getattr(self.gallery, "last_cut", ()) or ():
+            if base <= int(t) < base + TRACK_SPAN:
+                self._alias[int(t) - base] = self._next_alias
+                self._next_alias += 1
+        if not self._alias:
+            return dets, matches, resolved
+        alias = self._alias
+        ids = np.array([alias.get(int(t), int(t)) for t in dets.track_ids], np.int64)
+        dets = Detections(dets.boxes, dets.scores, ids, dets.modality, dets.frame_index)
+        matches = [dataclasses.replace(m, track_id=alias[m.track_id]) if m.track_id in alias else m for m in matches]
+        resolved = {alias.get(int(t), int(t)): i for t, i in resolved.items()}
+        if len(alias) > 4096:  # tracks long gone
+            live = {int(t) for t in dets.track_ids}
+            self._alias = {t: a for t, a in alias.items() if a in live}
+        return dets, matches, resolved
 
     def _appearance(self, frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
         """Colour statistics of every detection for the tracker; in the dark (``track_appearance="colour+ir"``)
@@ -218,7 +247,11 @@ class Pipeline:
         finish = getattr(self.gallery, "finish", None)
         if finish is None or self._last is None:
             return "", {}
-        return self._last[0], finish(self._last[1])
+        return self._last[0], {self.result_id(t): i for t, i in finish(self._last[1]).items()}
+
+    def result_id(self, track: int) -> int:
+        """The id under which the results carry the tracker's ``track`` (a new one after a cut)."""
+        return self._alias.get(int(track), int(track))
 
     def _events(self, frame, dets: Detections, matches: list[Match], expired: list[str]) -> list[Event]:
         """``pending`` when a track appears without an identity yet, ``new`` when a track starts an identity,

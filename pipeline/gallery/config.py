@@ -21,6 +21,9 @@ class GalleryConfig(ConfigModel):
     undecided_margin: float = Field(3.0, ge=0.0)
     """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
     more evidence (up to ``max_pending_s``) instead of starting a new identity."""
+    min_new_s: float = Field(1.0, ge=0.0)
+    """A track that ends while pending after less than this only joins an identity (if its evidence passes the
+    threshold); it never founds a new one (its frames stay without identity)."""
     max_pending_s: float = Field(3.0, ge=0.0)
     """Longest a track stays pending; then it is decided on what it has."""
     recheck_s: float = Field(1.0, gt=0.0)
@@ -29,6 +32,12 @@ class GalleryConfig(ConfigModel):
     """Re-checks in a row with contrary evidence before a track switches or splits."""
     switch_margin: float = Field(3.0, ge=0.0)
     """How much better another identity must be (or how far below 0 the own one) to count as contrary."""
+    cut_after: int = Field(2, ge=0)
+    """Re-check windows in a row that contradict the rest of their track before the track is cut into a new
+    pending track (the tracker moved it onto another person; see :mod:`~reidstream.pipeline.gallery.drift`);
+    0: never cut."""
+    cut_margin: float = Field(3.0, ge=0.0)
+    """A window contradicts its track when its fused LLR against the rest of the track is below ``-cut_margin``."""
     lost_s: float = Field(2.0, gt=0.0)
     """A track unseen this long has ended."""
     max_age_s: float = Field(1800.0, gt=0.0)

@@ -11,7 +11,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
    evidence, or earlier once at least ``min_frames`` frames make the decision clear (best fused LLR
    ``decisive_margin`` above the threshold). A track whose best identity is then just below the threshold
    (within ``undecided_margin``) stays pending for more evidence, at most ``max_pending_s``. A pending
-   track that ends early is decided then.
+   track that ends early is decided then, but one seen for less than ``min_new_s`` only joins an identity
+   it passes the threshold for: a glimpse (a fragment of a track, a passer-by at the border) never founds one.
 4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
@@ -21,6 +22,9 @@ Rules of :meth:`Gallery.match` (one call per frame):
    other visits: ``switch_after`` checks in a row in which another identity is ``switch_margin`` better
    (and above the threshold) move the visit there (merging away an identity left empty); as many checks
    in which the track's own identity scores below ``-switch_margin`` split it into a new identity.
+   Each re-check also scores the track's last ``recheck_s`` against the rest of it: ``cut_after`` windows in
+   a row that contradict it mean the tracker moved the track onto another person, and the track is cut
+   there: its visit keeps the person before, the rest is a new pending track (:mod:`.drift`).
 6. A track unseen for ``lost_s`` ends; its visit stays for the identity's lifetime (at most
    ``max_visits_per_identity``, the oldest dropped first). Past ``max_identities`` the least recently
    seen unpinned identities are evicted.
@@ -34,13 +38,13 @@ from typing import Sequence
 
 import numpy as np
 from reidstream.pipeline.gallery.topology import Topology
-from reidstream.pipeline.gallery import actions, mutations
+from reidstream.pipeline.gallery import actions, drift, mutations
 from reidstream.pipeline.gallery import explain as explaining
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
 from reidstream.pipeline.gallery.decide import assign_open_set
-from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable, accumulate
+from reidstream.pipeline.gallery.evidence import TrackEvidence, Visit, VisitTable, accumulate
 from reidstream.pipeline.gallery.fusion import Explanation, fused_llr, per_identity
 from reidstream.pipeline.gallery.journal import Mutation
 from reidstream.pipeline.gallery.matcher import unit_rows
@@ -59,6 +63,11 @@ class _Track:
     modality: Modality = Modality.RGB
     new: bool = False
     camera: str | None = None
+    window: TrackEvidence | None = None  # decided tracks: evidence since the last re-check (see .drift)
+    anchor: Visit | None = None  # decided tracks: the track up to its window
+    anchor_end: float = 0.0
+    since_contrary: TrackEvidence | None = None  # evidence since the first window that contradicted the anchor
+    contrary_windows: int = 0
 
 
 class Gallery:
@@ -89,6 +98,8 @@ class Gallery:
         self.last_expired: list[str] = []
         self.last_resolved: dict[int, str] = {}
         """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
+        self.last_cut: list[int] = []
+        """Tracks cut in the last :meth:`match` (:mod:`.drift`): from there on another person, pending again."""
         self._rebase: float | None = None
         self.topology: Topology | None = None
         """The site's camera links and transit times (:mod:`~reidstream.pipeline.gallery.topology`); None: no
@@ -243,7 +254,7 @@ class Gallery:
         def stores(tid: int) -> list[TrackEvidence]:
             if tid not in self._tracks:
                 self._tracks[tid] = _Track(TrackEvidence(timestamp), last_check=timestamp)
-            return [self._tracks[tid].evidence]
+            return drift.stores(self._tracks[tid])
 
         present = accumulate(observations, cues, timestamp, stores)
         for obs in observations:
@@ -282,11 +293,15 @@ class Gallery:
         return True
 
     # --------------------------------------------------------------- decisions
-    def _decide(self, states: list[_Track], timestamp: float) -> None:
+    def _decide(self, states: list[_Track], timestamp: float, ended: bool = False) -> None:
+        """Decides ``states`` (rule 4); ``ended``: the tracks have left, and one seen for less than ``min_new_s``
+        only joins an identity, never founds one (left undecided: its frames keep no identity)."""
         score, fused, summaries, parts = self._scores(states, explain=True)
         pairs = assign_open_set(score, np.array([self.threshold_for(st.evidence.lit) for st in states]))
         for t, st in enumerate(states):
             slot = pairs.get(t)
+            if slot is None and ended and st.evidence.last_seen - st.evidence.first_seen < self.config.min_new_s:
+                continue
             st.new = slot is None
             why = explaining.explain_row(self, t, st, score, fused, parts, slot, "new" if slot is None else "joined",
                                          timestamp)
@@ -296,6 +311,7 @@ class Gallery:
             else:
                 st.evidence_llr = float(score[t, slot])
             st.slot, st.last_check = slot, timestamp
+            drift.start(st, timestamp)
             if st.camera is not None:
                 self._slot_camera[slot] = st.camera
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
@@ -328,6 +344,16 @@ class Gallery:
             else:
                 why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
             explaining.keep_explanation(self, st, *why)
+
+    def _cut(self, st: _Track) -> None:
+        """The track changed person (:mod:`.drift`): its visit goes back to the person before the change and ends
+        there; from the change on the track is a new pending track."""
+        tid = next(t for t, s in self._tracks.items() if s is st)
+        self.last_cut.append(tid)
+        start = st.since_contrary.first_seen
+        self.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start))
+        self._ended(st)
+        self._tracks[tid] = _Track(st.since_contrary, last_check=start, modality=st.modality, camera=st.camera)
 
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
@@ -369,12 +395,12 @@ class Gallery:
         if self._rebase is not None:
             self._rebase_clock(timestamp)
         c = self.config
-        self.last_expired, self.last_resolved, self._now = [], {}, float(timestamp)
+        self.last_expired, self.last_resolved, self.last_cut, self._now = [], {}, [], float(timestamp)
         for tid, st in list(self._tracks.items()):
             if timestamp - st.evidence.last_seen > c.lost_s:
                 if st.slot is None:
                     if st.evidence.frames >= c.min_frames:
-                        self._decide([st], timestamp)
+                        self._decide([st], timestamp, ended=True)
                     self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
                 self._ended(st)
                 del self._tracks[tid]
@@ -399,6 +425,8 @@ class Gallery:
                and timestamp - st.last_check >= c.recheck_s]
         if due:
             self._recheck(due, timestamp)
+            for st in drift.check(self, due, timestamp):
+                self._cut(st)
         out = []
         for tid in present:
             st = self._tracks[tid]
@@ -419,7 +447,7 @@ class Gallery:
         pending = [(tid, st) for tid, st in self._tracks.items() if st.slot is None]
         ready = [st for _, st in pending if st.evidence.frames >= self.config.min_frames]
         if ready:
-            self._decide(ready, timestamp)
+            self._decide(ready, timestamp, ended=True)
         for tid, st in pending:
             out[tid] = "" if st.slot is None else self._names[st.slot]
         for st in self._tracks.values():

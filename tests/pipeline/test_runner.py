@@ -190,3 +190,45 @@ def test_colour_cues_are_those_the_tracker_was_given(frames, body):
             np.testing.assert_allclose(cues.colour, colour_histograms(r.frame.rgb, r.detections.boxes), atol=1e-6)
             checked += 1
     assert body or checked
+
+
+class CuttingGallery(SpyGallery):
+    """The real gallery; once a track is decided it cuts it (as :mod:`.drift` does when a track's last seconds
+    contradict the rest of it), recording the call at which it did."""
+
+    def __init__(self, gallery) -> None:
+        super().__init__(gallery)
+        self.calls, self.cut, self.at = 0, None, None
+
+    def match(self, observations, timestamp, cues=None, *, camera=None):
+        self.calls += 1
+        decided = [(t, s) for t, s in sorted(self.gallery._tracks.items()) if s.slot is not None and s.window.frames]
+        if self.cut is not None or not decided:
+            return self.gallery.match(observations, timestamp, cues)
+        tid, st = decided[0]
+        st.since_contrary = st.window
+        self.gallery._cut(st)
+        out = self.gallery.match(observations, timestamp, cues)
+        self.gallery.last_cut.append(tid)  # match() starts a new list; the cut belongs to this frame
+        self.cut, self.at = tid, self.calls
+        return out
+
+
+def test_a_cut_track_goes_on_under_a_new_id_pending_again():
+    from reidstream.pipeline.runner import CUT_BASE
+
+    cfg = load_config(StreamConfig, None, [])
+    bundle = load_bundle(DEFAULT_BUNDLE)
+    gallery = CuttingGallery(Gallery(calibration_of(bundle)))
+    pipe = Pipeline(build_detector(cfg, bundle), build_tracker(cfg, 15.0), EmbedStage.from_bundle(bundle), gallery,
+                    body=build_body(cfg))
+    results = [pipe.process(item) for item in render(45, 3, seed=4, light=1.0)]
+    k = gallery.at - 1  # the result of the frame in which the track was cut
+    assert gallery.cut is not None and k < 40
+    assert gallery.cut in results[k - 1].detections.track_ids
+    assert not any(gallery.cut in r.detections.track_ids for r in results[k:])
+    assert CUT_BASE in results[k].detections.track_ids and CUT_BASE in results[k + 1].detections.track_ids
+    pending = [e for r in results[k:] for e in r.events if e.kind == "pending" and e.track >= CUT_BASE]
+    assert [(e.track, e.since) for e in pending] == [(CUT_BASE, results[k].frame.index)]
+    j = list(results[k].detections.track_ids).index(CUT_BASE)
+    assert results[k].identities[j] == ""  # pending again under its new id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidstream.export.evidence import fit_calibration
+from reidstream.export.evidence import choose_threshold, fit_calibration
 from reidstream.pipeline.eval.collect import TrackRecord
 from reidstream.pipeline.gallery.calibration import Calibration, CueModel, auc, fit_gauss, fit_logistic
 from reidstream.pipeline.gallery.evidence import Visit, VisitTable
@@ -93,3 +93,50 @@ def test_calibration_round_trip_and_strict_keys():
         CueModel("gauss", (0.1, 0.05, 0.0), 0.9, 10, 10)
     with pytest.raises(ValueError, match="3 finite numbers"):
         CueModel("gauss", (0.01, 0.05, 0.1, 0.2), 0.9, 10, 10)
+
+
+def _lit_then_dark(rng, people=30, strangers=3, dim=16):
+    """Everyone is seen lit once, then twice in the dark; ``strangers`` more people come only in the dark."""
+    protos = rng.normal(size=(people + strangers, dim))
+    recs, t = [], 0.0
+
+    def visit(p, lit):
+        a = protos[p] + 0.4 * rng.normal(size=dim)
+        return Visit({"a/x": (a / np.linalg.norm(a)).astype(np.float32)}, lit=lit)
+
+    order = [(p, True) for p in range(people)]
+    order += [(int(p), False) for p in rng.permutation(np.r_[np.repeat(np.arange(people), 2),
+                                                            np.arange(people, people + strangers)])]
+    for k, (p, lit) in enumerate(order):
+        recs.append(TrackRecord("seq", k, t, t + 5.0, visit(p, lit), visit(p, lit), p, 1.0, 50))
+        t += 6.0
+    return recs
+
+
+def test_dark_threshold_from_returns_scored_without_their_own_identity():
+    """Three first-time visitors in the dark cannot set a 5 % threshold; the 60 dark returns, each scored
+    against everyone but themselves, stand in for strangers, and the rate then holds on them."""
+    recs = _lit_then_dark(np.random.default_rng(3))
+    cal = fit_calibration(recs, false_merge_rate=0.05, min_auc=0.6)
+    dark = cal.figures["dark"]
+    assert dark["first_visits"] == 3 and dark["strangers"] == 3 + dark["returns"] and dark["returns"] >= 55
+    assert cal.dark_threshold is not None and dark["strangers_merged"] <= 0.05 + 1e-9
+    assert dark["returns_right"] > 0.8
+    # without the stand-ins (min_first=0: first-time visitors only) three strangers are too few for a threshold
+    import reidstream.export.evidence as evidence
+
+    seqs = list(evidence._pairs(recs, 0.8))
+    evidence._fit_threshold(cal, seqs, 0.05, lambda _m: None, min_first=0)
+    assert cal.dark_threshold is None and cal.figures["dark"]["strangers"] == 3
+
+
+def test_threshold_in_the_middle_of_the_best_interval_within_the_false_merge_rate():
+    """20 strangers score 0..19: at most 5 % (one) may exceed, so the threshold is >= 18. Returns at 25 and 30:
+    every threshold in [19, 25) takes both and merges nobody, and 22 is its middle. A third return at 18.5
+    is worth more than the stranger at 19: the best interval is then [18, 18.5)."""
+    strangers = np.arange(20.0)
+    assert choose_threshold(strangers, [(25.0, 1.0), (30.0, 2.0)], 0.05) == pytest.approx(22.0)
+    assert choose_threshold(strangers, [(25.0, 1.0), (30.0, 2.0), (18.5, 0.0)], 0.05) == pytest.approx(18.25)
+    # a return whose own identity scores below another's joins the wrong one: it counts against a threshold
+    assert choose_threshold(strangers, [(25.0, 1.0), (27.0, 30.0)], 0.05) == pytest.approx(22.0)
+    assert choose_threshold([-5.0, -4.0], [], 0.05) == 0.0  # never below 0

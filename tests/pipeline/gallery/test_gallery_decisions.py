@@ -134,3 +134,47 @@ def test_return_found_among_many_visits(people, make_gallery, unit):
     run(g, [[(1, people[0])]] * 4, t0=5.0 * 2001)
     out = run(g, [[(2, people[0])]] * 4, t0=5.0 * 2002)
     assert out[-1][0].identity == g.identity_of(2) == "id-2001" and len(g) == 2001
+
+
+def test_track_carried_onto_another_person_is_cut(people, make_gallery):
+    """The tracker moves track 3 from person 0 onto person 1 after 2 s: after two contrary re-check windows
+    the track is cut, its first part stays person 0's visit, and the rest, pending again, joins person 1."""
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    out = run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 30, t0=10.0)
+    ids = [m[0].identity for m in out]
+    assert ids[19] == "id-0001"
+    k = next(i for i, m in enumerate(out) if m[0].pending and i > 19)  # cut: pending again
+    assert 20 < k <= 20 + 15 and ids[-1] == "id-0002"
+    assert g.visits_of("id-0001") == 2 and g.visits_of("id-0002") == 2 and len(g) == 2
+    row = g.visit_rows("id-0001")[-1]  # the cut visit holds person 0 only and ends where the change began
+    assert float(g.visits.vectors["rgbd/rgb"][row] @ people[0]) > 0.99 and g.visits.end[row] <= 12.0 + 0.5
+    # without cuts the whole track goes on as one visit (moved, at best, with person 0's frames in it)
+    g = make_gallery(recheck_s=0.5, cut_after=0, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    out = run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 30, t0=10.0)
+    assert not any(m[0].pending for m in out[19:]) and g.visits_of("id-0001") + g.visits_of("id-0002") == 3
+
+
+def test_one_contrary_window_does_not_cut(people, make_gallery, unit):
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
+    frames = [[(1, people[0])]] * 20 + [[(1, people[1])]] * 5 + [[(1, people[0])]] * 20  # half a second of B
+    out = run(g, frames)
+    assert not any(m[0].pending for m in out[3:]) and {m[0].identity for m in out[3:]} == {"id-0001"}
+
+
+def test_a_glimpse_joins_but_never_founds_an_identity(people, make_gallery):
+    """A track that leaves while pending after less than min_new_s joins a known identity it passes the
+    threshold for, but a stranger's glimpse stays without identity; seen long enough, it founds one."""
+    g = make_gallery(pending_s=1.0, min_new_s=1.0, min_frames=3)
+    run(g, [[(1, people[0])]] * 15)  # 1.4 s: founds id-0001 (decided when it leaves)
+    g.match([], 4.0)
+    assert g.identities() == ["id-0001"]
+    run(g, [[(2, people[0])]] * 5 + [[(3, people[1])]] * 5, t0=10.0)  # glimpses of 0.4 s each
+    g.match([], 14.0)
+    assert g.identities() == ["id-0001"] and g.visits_of("id-0001") == 2
+    assert g.last_resolved.get(3, "") == "" and 3 not in g._tracks
+    g2 = make_gallery(pending_s=1.0, min_new_s=0.0, min_frames=3)  # without the rule the glimpse founds one
+    run(g2, [[(3, people[1])]] * 5)
+    g2.match([], 4.0)
+    assert g2.identities() == ["id-0001"]

@@ -38,7 +38,7 @@ def workers(server):
     made = []
 
     def make(name: str, **kw) -> SharedGallery:
-        g = SharedGallery(server.url, calibration(), GalleryConfig(pending_s=0.2), worker=name, **kw)
+        g = SharedGallery(server.url, calibration(), GalleryConfig(pending_s=0.2, min_new_s=0.0), worker=name, **kw)
         made.append(g)
         return g
 

@@ -83,3 +83,21 @@ def test_tracks_pending_at_the_end_are_resolved_before_close(tmp_path, make_resu
     ids = json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"]
     rows = (tmp_path / "tracks.txt").read_text().splitlines()
     assert set(ids) == {"id-0001", "id-0042"} and len(rows) == 6
+
+
+def test_cut_track_keeps_its_first_identity_and_relabels_only_the_pending_stretch(tmp_path, make_result):
+    """Track 9 is id-0002, then (the gallery cut it: another person) pending for 2 frames, then id-0003."""
+    mot = MotSink(tmp_path / "tracks.txt")
+    relabel = Relabel(mot)
+    for i in range(3):
+        relabel(make_result(i))
+    for i in range(3, 5):
+        relabel(_pending(make_result(i), 9, first=i == 3))
+    for i in range(5, 7):
+        relabel(make_result(i, identities=("id-0001", "id-0003")))
+    relabel.close()
+    ids = json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"]
+    frames_of = {}
+    for r in (line.split(",") for line in (tmp_path / "tracks.txt").read_text().splitlines()):
+        frames_of.setdefault(int(r[1]), []).append(int(r[0]))
+    assert frames_of[ids["id-0002"]] == [1, 2, 3] and frames_of[ids["id-0003"]] == [4, 5, 6, 7]

@@ -1,0 +1,78 @@
+"""A track that changes person: the last second of a decided track against everything it had before.
+
+A tracker can carry a track from one person onto another (one leaves the view where another enters, two
+cross behind each other in the dark, where the tracker has no appearance to go on). The whole-track
+evidence the gallery re-checks (rule 5 of :mod:`~reidstream.pipeline.gallery.store`) follows the new person
+only slowly: the earlier frames outweigh the later ones for as long as the first person was seen. So a
+decided track also keeps a *window*, its evidence since the last re-check (``recheck_s``), and an *anchor*,
+the summary of the track up to that window. At each re-check the window is scored against the anchor with
+the same calibrated, fused evidence as every decision (:func:`~reidstream.pipeline.gallery.fusion.fused_llr`):
+
+* ``fused < -cut_margin``: the window contradicts its own track. The anchor is left as it was (the contrary
+  frames do not become the track's past) and the window's evidence is kept as the start of a possible new
+  person.
+* ``cut_after`` contrary windows in a row: the track is **cut**. Its visit is put back to the anchor (the
+  person before the change) and ends there; from the first contrary window on the track is a new, pending
+  track with only that evidence, decided like any new track (it may join an identity, a new one, or even
+  its old identity if its other visits say so).
+* Otherwise the window becomes part of the anchor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from reidstream.pipeline.gallery.evidence import TrackEvidence, VisitTable
+from reidstream.pipeline.gallery.fusion import fused_llr
+
+if TYPE_CHECKING:
+    from reidstream.pipeline.gallery.store import Gallery, _Track
+
+
+def stores(st: "_Track") -> list[TrackEvidence]:
+    """The accumulators a frame of ``st`` goes into: the track, and for a decided track its window (and the
+    evidence since the first contrary window)."""
+    out = [st.evidence]
+    if st.window is not None:
+        out.append(st.window)
+    if st.since_contrary is not None and st.since_contrary is not st.window:
+        out.append(st.since_contrary)
+    return out
+
+
+def start(st: "_Track", timestamp: float) -> None:
+    """A track is decided: its anchor is its evidence so far, its first window starts now."""
+    st.anchor, st.anchor_end = st.evidence.summary(), float(timestamp)
+    st.window, st.since_contrary, st.contrary_windows = TrackEvidence(timestamp), None, 0
+
+
+def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list["_Track"]:
+    """Scores each decided track's window against its anchor (see the module docstring); returns the tracks
+    to cut now."""
+    c = gallery.config
+    ready = [st for st in states if st.window is not None and st.anchor is not None and st.window.frames > 0]
+    if not ready or c.cut_after <= 0:
+        return []
+    table = VisitTable()
+    rows = [table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end) for st in ready]
+    fused = fused_llr([st.window.summary() for st in ready], table, gallery.calibration)
+    cut = []
+    for t, (st, row) in enumerate(zip(ready, rows)):
+        llr = float(fused[t, row])
+        contrary = np.isfinite(llr) and llr < -c.cut_margin
+        if contrary:
+            if st.since_contrary is None:
+                st.since_contrary = st.window  # keeps accumulating: the possible new person's evidence
+            st.contrary_windows += 1
+            if st.contrary_windows >= c.cut_after:
+                cut.append(st)
+        else:
+            st.since_contrary, st.contrary_windows = None, 0
+            st.anchor, st.anchor_end = st.evidence.summary(), float(timestamp)
+        st.window = TrackEvidence(timestamp)
+    return cut
+
+
+__all__ = ["check", "start", "stores"]
