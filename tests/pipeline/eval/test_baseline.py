@@ -62,10 +62,9 @@ def test_evidence_gallery_beats_the_min_distance_rule(day_night, tmp_path):
     new = _replay(day_night, Gallery(calibration_of(bundle)), tmp_path / "new.jsonl")
     print(f"IDF1 min-distance {old['IDF1']:.1f}% ({old['identities_created']} identities), evidence "
           f"{new['IDF1']:.1f}% ({new['identities_created']} identities), {new['gt_people']} people")
-    # With the previous bundle the evidence gallery won by 11 points (63.7 % against 52.4 %; the old rule
-    # merged strangers: 5 people, 3 identities). The rebuilt bundle's depth and IR networks separate people
-    # across light so well that the old rule gains most of that back on this short sequence: measured 63.9 %
-    # against 61.2 %, 5 false merges against 6, first-time visitors new 80 % against 100 % (issue #11 note).
-    # What is kept here is that the evidence gallery is not worse than the rule it replaces.
-    assert new["IDF1"] >= old["IDF1"]
+    # Measured: with the previous bundle the evidence gallery won by 11 points (63.7 % against 52.4 %); the
+    # rebuilt bundle first brought the two close (63.9 % against 61.2 %); with colour-aware tracking, the
+    # calibrated dark threshold, cuts of tracks carried onto another person and no identities from glimpses
+    # the evidence gallery reaches 88.3 % (6 identities for 5 people) against 32.0 % for the rule (5).
+    assert new["IDF1"] >= old["IDF1"] + 10.0, "the evidence gallery should beat the rule by a clear margin"
     assert new["false_merges"] <= old["false_merges"]
