@@ -492,9 +492,14 @@ def run(source: Iterable[AnnotatedFrame], pipeline: Pipeline, sink: Callable[[Fr
             worker.close()
             finished = pipeline.finish()  # a site's pipeline: one (camera, resolved) per camera
             full = full or commit()  # the decisions of the end, durable before the sinks hear of them
-            for camera, resolved in finished if isinstance(finished, list) else [finished]:
-                if resolved and hasattr(sink, "resolve"):
-                    sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+            try:
+                for camera, resolved in finished if isinstance(finished, list) else [finished]:
+                    if resolved and hasattr(sink, "resolve"):
+                        sink.resolve(camera, resolved)  # tracks still pending at the end are decided now
+            except Exception as e:  # noqa: BLE001 - releasing held frames writes them: a full disk is reported below
+                full = full or disk_full_error(e)
+                if disk_full_error(e) is None:
+                    raise
             full = full or disk_full_error(worker.error)
             close = getattr(sink, "close", None)
             if close is not None:

@@ -22,8 +22,9 @@ class GalleryConfig(ConfigModel):
     """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
     more evidence (up to ``max_pending_s``) instead of starting a new identity."""
     min_new_s: float = Field(1.0, ge=0.0)
-    """A track that ends while pending after less than this only joins an identity (if its evidence passes the
-    threshold); it never founds a new one (its frames stay without identity)."""
+    """A track that leaves the view while pending after less than this only joins an identity (if its evidence
+    passes the threshold); it never founds a new one (its frames stay without identity). Tracks still in view
+    when the stream ends are decided as they are."""
     max_pending_s: float = Field(3.0, ge=0.0)
     """Longest a track stays pending; then it is decided on what it has."""
     recheck_s: float = Field(1.0, gt=0.0)

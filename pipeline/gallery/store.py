@@ -11,7 +11,7 @@ Rules of :meth:`Gallery.match` (one call per frame):
    evidence, or earlier once at least ``min_frames`` frames make the decision clear (best fused LLR
    ``decisive_margin`` above the threshold). A track whose best identity is then just below the threshold
    (within ``undecided_margin``) stays pending for more evidence, at most ``max_pending_s``. A pending
-   track that ends early is decided then, but one seen for less than ``min_new_s`` only joins an identity
+   track that leaves early is decided then, but one seen for less than ``min_new_s`` only joins an identity
    it passes the threshold for: a glimpse (a fragment of a track, a passer-by at the border) never founds one.
 4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
@@ -294,8 +294,8 @@ class Gallery:
 
     # --------------------------------------------------------------- decisions
     def _decide(self, states: list[_Track], timestamp: float, ended: bool = False) -> None:
-        """Decides ``states`` (rule 4); ``ended``: the tracks have left, and one seen for less than ``min_new_s``
-        only joins an identity, never founds one (left undecided: its frames keep no identity)."""
+        """Decides ``states`` (rule 4); ``ended``: the tracks have left the view, and one seen for less than
+        ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity)."""
         score, fused, summaries, parts = self._scores(states, explain=True)
         pairs = assign_open_set(score, np.array([self.threshold_for(st.evidence.lit) for st in states]))
         for t, st in enumerate(states):
@@ -446,8 +446,8 @@ class Gallery:
         out = {}
         pending = [(tid, st) for tid, st in self._tracks.items() if st.slot is None]
         ready = [st for _, st in pending if st.evidence.frames >= self.config.min_frames]
-        if ready:
-            self._decide(ready, timestamp, ended=True)
+        if ready:  # still in view when the stream stops: not a glimpse (``min_new_s``), decided as they are
+            self._decide(ready, timestamp)
         for tid, st in pending:
             out[tid] = "" if st.slot is None else self._names[st.slot]
         for st in self._tracks.values():
