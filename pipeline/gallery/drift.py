@@ -75,4 +75,17 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     return cut
 
 
-__all__ = ["check", "start", "stores"]
+def cut(gallery: "Gallery", st: "_Track") -> None:
+    """Cuts ``st`` (see the module docstring): its visit goes back to the anchor and ends where the first contrary
+    window began; from there on the track is a new pending track (reported in ``gallery.last_cut``)."""
+    from reidstream.pipeline.gallery.store import _Track
+
+    tid = next(t for t, s in gallery._tracks.items() if s is st)
+    gallery.last_cut.append(tid)
+    start_s = st.since_contrary.first_seen
+    gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
+    gallery._ended(st)
+    gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera)
+
+
+__all__ = ["check", "cut", "start", "stores"]

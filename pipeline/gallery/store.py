@@ -345,16 +345,6 @@ class Gallery:
                 why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
             explaining.keep_explanation(self, st, *why)
 
-    def _cut(self, st: _Track) -> None:
-        """The track changed person (:mod:`.drift`): its visit goes back to the person before the change and ends
-        there; from the change on the track is a new pending track."""
-        tid = next(t for t, s in self._tracks.items() if s is st)
-        self.last_cut.append(tid)
-        start = st.since_contrary.first_seen
-        self.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start))
-        self._ended(st)
-        self._tracks[tid] = _Track(st.since_contrary, last_check=start, modality=st.modality, camera=st.camera)
-
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
         self.visits.owner[st.row] = slot
@@ -426,7 +416,7 @@ class Gallery:
         if due:
             self._recheck(due, timestamp)
             for st in drift.check(self, due, timestamp):
-                self._cut(st)
+                drift.cut(self, st)
         out = []
         for tid in present:
             st = self._tracks[tid]

@@ -201,13 +201,15 @@ class CuttingGallery(SpyGallery):
         self.calls, self.cut, self.at = 0, None, None
 
     def match(self, observations, timestamp, cues=None, *, camera=None):
+        from reidstream.pipeline.gallery import drift
+
         self.calls += 1
         decided = [(t, s) for t, s in sorted(self.gallery._tracks.items()) if s.slot is not None and s.window.frames]
         if self.cut is not None or not decided:
             return self.gallery.match(observations, timestamp, cues)
         tid, st = decided[0]
         st.since_contrary = st.window
-        self.gallery._cut(st)
+        drift.cut(self.gallery, st)
         out = self.gallery.match(observations, timestamp, cues)
         self.gallery.last_cut.append(tid)  # match() starts a new list; the cut belongs to this frame
         self.cut, self.at = tid, self.calls
