@@ -42,8 +42,11 @@ def stores(st: "_Track") -> list[TrackEvidence]:
     return out
 
 
-def start(st: "_Track", timestamp: float) -> None:
-    """A track is decided: its anchor is its evidence so far, its first window starts now."""
+def start(st: "_Track", timestamp: float, enabled: bool = True) -> None:
+    """A track is decided: its anchor is its evidence so far, its first window starts now (nothing to keep when
+    cuts are off, ``enabled`` False)."""
+    if not enabled:
+        return
     st.anchor, st.anchor_end = st.evidence.summary(), float(timestamp)
     st.window, st.since_contrary, st.contrary_windows = TrackEvidence(timestamp), None, 0
 
@@ -53,7 +56,7 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     to cut now."""
     c = gallery.config
     ready = [st for st in states if st.window is not None and st.anchor is not None and st.window.frames > 0]
-    if not ready or c.cut_after <= 0:
+    if not ready:
         return []
     table = VisitTable()
     rows = [table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end) for st in ready]

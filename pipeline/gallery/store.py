@@ -311,7 +311,7 @@ class Gallery:
             else:
                 st.evidence_llr = float(score[t, slot])
             st.slot, st.last_check = slot, timestamp
-            drift.start(st, timestamp)
+            drift.start(st, timestamp, enabled=self.config.cut_after > 0)
             if st.camera is not None:
                 self._slot_camera[slot] = st.camera
             st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
