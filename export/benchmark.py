@@ -92,6 +92,56 @@ def benchmark_bundle(bundle: Bundle, *, model: str | None = None, modality: str 
     return out
 
 
+@dataclass(frozen=True)
+class CropCost:
+    """One ONNX embedder's cost per crop at one batch size and thread count."""
+
+    model: str
+    modality: str
+    input: str
+    batch: int
+    threads: int
+    ms_per_crop: float
+    runs: int
+
+
+def crop_costs(bundle: Bundle, *, batch: int = 8, threads: int = 1, seconds: float = 2.0,
+               progress: Callable[[str], None] | None = None) -> list[CropCost]:
+    """Milliseconds per crop of every ONNX embedder of a bundle (ONNX Runtime on the CPU, ``threads`` intra-op
+    threads), the networks side by side in one run: the live pipeline's CPU budget per network.
+
+    Raises:
+        BundleError: the bundle has no ONNX embedder.
+    """
+    from reidstream.pipeline.embed.onnx_backend import OnnxRuntimeBackend
+
+    say = progress or (lambda _m: None)
+    entries = bundle.embedders("onnx")
+    if not entries:
+        raise BundleError(f"{bundle.root}: no ONNX embedder to time")
+    rng = np.random.default_rng(0)
+    out = []
+    for e in entries:
+        backend = OnnxRuntimeBackend(bundle.path(e), e, "cpu", threads=threads)
+        x = rng.normal(size=(batch, e.input.channels, e.input.height, e.input.width)).astype(np.float32)
+        sec, runs = time_backend(backend, x, seconds=seconds)
+        out.append(CropCost(e.model, e.modality, f"{e.input.channels}x{e.input.height}x{e.input.width}", batch,
+                            threads, 1000 * sec / batch, runs))
+        say(f"{e.path}: {1000 * sec / batch:.2f} ms per crop")
+    return out
+
+
+def format_costs(rows: Sequence[CropCost], budget_ms: float | None = None) -> str:
+    """One line per network: ms per crop, and whether it keeps ``budget_ms``."""
+    lines = [f"{'network':<24} {'input':>10} {'batch':>5} {'threads':>7} {'ms/crop':>8} {'runs':>5}"
+             + (f" {'budget':>8}" if budget_ms else "")]
+    for r in rows:
+        keeps = (" " + (f"{'ok':>8}" if r.ms_per_crop <= budget_ms else f"{'over':>8}")) if budget_ms else ""
+        lines.append(f"{r.model + '-' + r.modality:<24} {r.input:>10} {r.batch:>5} {r.threads:>7} "
+                     f"{r.ms_per_crop:>8.2f} {r.runs:>5}{keeps}")
+    return "\n".join(lines)
+
+
 def format_table(rows: Sequence[Throughput], title: str) -> str:
     """Crops/s per runtime and batch, with the speed-up over PyTorch at the same batch."""
     base = {r.batch: r.crops_per_s for r in rows if r.runtime == "torch"}

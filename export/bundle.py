@@ -26,7 +26,7 @@ from reidstream.pipeline.bundle import (MANIFEST, BatchRange, Bundle, BundleErro
 from reidstream.pipeline.config import config_from_mapping
 from reidstream.pipeline.preprocess import Preprocess
 from reidstream.pipeline.embed.torch_backend import TORCH_FILE_FORMAT
-from reidstream.training.checkpoint import LoadedEmbedder, load_checkpoint, load_embedders
+from reidstream.training.checkpoint import Centred, LoadedEmbedder, load_checkpoint, load_embedders
 from reidstream.training.methods import METHODS
 
 RUNTIMES = ("torch", "onnx", "tensorrt")
@@ -91,10 +91,14 @@ def _with_file(meta_fields: Mapping[str, Any], runtime: str, precision: str = "f
     return config_from_mapping(EmbedderFile, data, f"{meta_fields['model']}-{meta_fields['modality']}").metadata()
 
 
-def _save_torch(emb_entry: Mapping[str, Any], metadata: Mapping[str, Any], path: Path) -> None:
-    torch.save({"format": TORCH_FILE_FORMAT, "model": emb_entry["model"], "config": emb_entry["config"],
-                "options": emb_entry.get("options", {}), "state_dict": emb_entry["state_dict"],
-                "reid_stream": json.dumps(dict(metadata), sort_keys=True)}, path)
+def _save_torch(emb_entry: Mapping[str, Any], metadata: Mapping[str, Any], path: Path,
+                centre: np.ndarray | None = None) -> None:
+    data = {"format": TORCH_FILE_FORMAT, "model": emb_entry["model"], "config": emb_entry["config"],
+            "options": emb_entry.get("options", {}), "state_dict": emb_entry["state_dict"],
+            "reid_stream": json.dumps(dict(metadata), sort_keys=True)}
+    if centre is not None:
+        data["centre"] = torch.from_numpy(np.asarray(centre, np.float32))
+    torch.save(data, path)
 
 
 def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtimes: Sequence[str] = ("torch", "onnx"),
@@ -103,7 +107,9 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
                   detector: str | Path | None = None, detector_runtimes: Sequence[str] = ("onnx",),
                   detector_modalities: Sequence[str] = ("rgb",), detector_imgsz: int = 640,
                   detector_classes: Sequence[int | str] | None = None,
-                  eval_metrics: Mapping[str, Mapping[str, Any]] | None = None, force: bool = False,
+                  eval_metrics: Mapping[str, Mapping[str, Any]] | None = None,
+                  centres: Mapping[str, str | Path] | None = None, centre_layout: str = "folder",
+                  centre_limit: int = 5000, force: bool = False,
                   progress: Callable[[str], None] | None = print) -> Bundle:
     """Exports the embedders of training checkpoints (and optionally a YOLO detector) as one bundle.
 
@@ -125,6 +131,11 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
         detector_classes: Class ids or names the detector keeps as people (None: its ``person`` class; a
             model without one needs them), recorded in the manifest as ``detect_classes``.
         eval_metrics: Checkpoint path (as given) -> evaluation metrics (e.g. ``reid-eval``'s metrics.json).
+        centres: Embedding space -> dataset root: that space's networks subtract each modality's mean unit
+            embedding over the dataset's training crops before normalising (:mod:`reidstream.export.centring`);
+            recorded in the manifest as the model's ``centre``.
+        centre_layout: Layout of the ``centres`` datasets.
+        centre_limit: Crops per modality for each mean.
         force: Replace an existing bundle at ``out`` (only once the new one is complete).
         progress: Called with one-line status messages (None: quiet).
 
@@ -147,6 +158,7 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
         raise FileExistsError(f"{out}: already exists; choose another directory or pass --force to replace it")
     if not checkpoints and detector is None:
         raise ValueError("nothing to export: give at least one checkpoint or a detector")
+    centres = dict(centres or {})
     # Read and check everything before writing anything.
     models, taken, spaces = [], set(), {}
     for ckpt_path in map(Path, checkpoints):
@@ -171,6 +183,17 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
                 "checkpoint_sha256": sha256_of(ckpt_path), "config": config,
                 "metrics": json.loads(json.dumps(metrics, default=float)), "init": _init_of(config)}
         models.append((ckpt_path, ckpt, embedders, info))
+    unknown = sorted(set(centres) - set(spaces))
+    if unknown:
+        raise ValueError(f"centres: no checkpoint has the embedding space(s) {unknown}; the spaces are {sorted(spaces)}")
+    means: dict[str, dict[str, np.ndarray]] = {}  # model id -> modality -> mean unit embedding
+    for _, _, embedders, info in models:
+        if info["space"] in centres:
+            from reidstream.export.centring import embedding_centres
+
+            means[info["id"]], info["centre"] = embedding_centres(embedders, centres[info["space"]],
+                                                                  layout=centre_layout, limit=centre_limit,
+                                                                  progress=say)
     if "tensorrt" in runtimes:
         from reidstream.export.tensorrt_build import tensorrt_available
 
@@ -188,7 +211,8 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
         for ckpt_path, ckpt, embedders, info in models:
             for modality, emb in embedders.items():
                 c, h, w = emb.preprocess.shape
-                module = NormalizedEmbedder(emb.module).eval()
+                centre = means.get(info["id"], {}).get(modality)
+                module = NormalizedEmbedder(emb.module if centre is None else Centred(emb.module, centre)).eval()
                 with torch.no_grad():
                     dim = int(module(torch.zeros(1, c, h, w)).shape[1])
                 fields = _entry_fields(info["id"], info["space"], emb, dim, batch)
@@ -196,7 +220,7 @@ def export_bundle(checkpoints: Sequence[str | Path], out: str | Path, *, runtime
                 if "torch" in runtimes:
                     say(f"{stem}: PyTorch weights")
                     meta = _with_file(fields, "torch")
-                    _save_torch(ckpt["embedders"][modality], meta, tmp / f"{stem}.pt")
+                    _save_torch(ckpt["embedders"][modality], meta, tmp / f"{stem}.pt", centre)
                     files.append(_entry(meta, tmp / f"{stem}.pt", tmp).model_dump(mode="json"))
                 if "onnx" in runtimes or "tensorrt" in runtimes:
                     say(f"{stem}: ONNX (opset {opset}{', simplified' if simplify else ''})")

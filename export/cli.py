@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
                         "e.g. Normal,Fall); the same rule as detector.classes of reid-stream")
     b.add_argument("--eval-metrics", nargs="*", default=[], metavar="CKPT=JSON",
                    help="attach evaluation metrics (reid-eval's metrics.json) to a checkpoint's model")
+    b.add_argument("--centre", action="append", default=[], metavar="SPACE=DATA",
+                   help="subtract each modality's mean unit embedding over DATA's training crops in that space's "
+                        "networks (a cross-modal space: colour and infrared clouds centred on each other)")
+    b.add_argument("--centre-layout", default="folder", help="layout of the --centre datasets (default folder)")
+    b.add_argument("--centre-count", type=int, default=5000, help="crops per modality for each mean")
     b.add_argument("--force", action="store_true", help="replace an existing bundle (after the new one is complete)")
     b.add_argument("--verify", action="store_true", help="run `verify` on the new bundle")
     b.add_argument("--calibrate", action="store_true", help="run `calibrate` on the new bundle")
@@ -109,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     m.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     m.add_argument("--device", default="cpu")
+    m.add_argument("--per-crop", action="store_true",
+                   help="instead: ms per crop of every ONNX network of the bundle on the CPU, side by side, at the "
+                        "first --batches size (the live pipeline's per-network budget)")
+    m.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads for --per-crop (default 1)")
+    m.add_argument("--budget-ms", type=float, help="with --per-crop: mark networks over this many ms per crop")
 
     t = sub.add_parser("triton", help="write a Triton Inference Server model repository from a bundle")
     _bundle_arg(t)
@@ -144,8 +154,10 @@ def _say(msg: str) -> None:
 
 def _cmd_bundle(a: argparse.Namespace) -> int:
     from reidstream.export.bundle import export_bundle
+    from reidstream.export.centring import parse_centres
     from reidstream.export.verify import dataset_crops
 
+    centres = parse_centres(a.centre)
     metrics = {}
     for item in a.eval_metrics:
         ckpt, sep, path = item.partition("=")
@@ -167,7 +179,8 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
                            detector_runtimes=_split(a.detector_runtimes),
                            detector_modalities=_split(a.detector_modalities), detector_imgsz=a.detector_imgsz,
                            detector_classes=_split(a.detector_classes) if a.detector_classes else None,
-                           eval_metrics=metrics, force=a.force, progress=_say)
+                           eval_metrics=metrics, centres=centres, centre_layout=a.centre_layout,
+                           centre_limit=a.centre_count, force=a.force, progress=_say)
     print(_describe(bundle))
     if a.calibrate:
         code = _cmd_calibrate(argparse.Namespace(bundle=a.out, recordings=[], sim_seeds=[101, 102, 103],
@@ -249,6 +262,13 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
     from reidstream.pipeline.bundle import load_bundle
 
     bundle = load_bundle(a.bundle)
+    if a.per_crop:
+        from reidstream.export.benchmark import crop_costs, format_costs
+
+        rows = crop_costs(bundle, batch=a.batches[0], threads=a.threads, seconds=a.seconds, progress=_say)
+        print(f"{a.bundle}: ONNX Runtime on the CPU, {os.cpu_count()} cores")
+        print(format_costs(rows, a.budget_ms))
+        return 0
     e = pick(bundle, a.model, a.modality)[0]
     rows = benchmark_bundle(bundle, model=a.model, modality=a.modality, batches=a.batches, seconds=a.seconds,
                             device=a.device, progress=_say)

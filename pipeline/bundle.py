@@ -184,6 +184,9 @@ class ModelInfo(ConfigModel):
     init: dict[str, Any] | None = None
     """What initialised the networks before training (file, SHA-256, licence, provenance of pre-trained
     weights: :func:`reidstream.training.models.pretrained.weights_info`); None: random initialisation."""
+    centre: dict[str, Any] | None = None
+    """Where each modality's mean unit embedding, subtracted in every file of this model before normalising,
+    came from (``reid-export bundle --centre``: data, layout, split, crops, norm); None: not centred."""
 
 
 class Manifest(ConfigModel):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from reidstream.pipeline.atomic import atomic_file
@@ -89,16 +90,67 @@ class LoadedEmbedder:
         return self.module(batch)
 
 
-def build_network(kind: str, config: Mapping[str, Any], options: Mapping[str, Any],
-                  where: str) -> tuple[nn.Module, nn.Module]:
-    """Builds an embedder entry's network (untrained).
+class Centred(nn.Module):
+    """An embedder whose unit embeddings are moved by its modality's mean: ``e / |e| - c_m``.
 
-    Returns:
-        ``(net, module)``: ``net`` owns the state dict; ``module`` maps images to embeddings.
+    ``c_m`` is the mean unit embedding of modality ``m`` over training crops
+    (:func:`reidstream.export.centring.embedding_centres`). Subtracting each modality's own mean before
+    the final L2 normalisation removes the offset that separates the modalities' clouds in a shared
+    space, so a cross-modal cosine ranks people rather than modalities (the idea of modality-specific
+    normalisation in visible-infrared re-identification, applied once after training).
+
+    Args:
+        module: Maps images to ``B x D`` embeddings.
+        centre: ``D`` values, the modality's mean unit embedding.
 
     Raises:
-        ValueError: unknown model kind (names ``where``).
+        ValueError: ``centre`` is not a finite vector.
     """
+
+    def __init__(self, module: nn.Module, centre: Any) -> None:
+        super().__init__()
+        c = torch.as_tensor(centre, dtype=torch.float32).detach().clone()
+        if c.ndim != 1 or c.numel() == 0 or not bool(torch.isfinite(c).all()):
+            raise ValueError(f"centre: expected a finite vector of the embedding size, got shape {tuple(c.shape)}")
+        self.module = module
+        self.register_buffer("centre", c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = F.normalize(self.module(x), dim=1)
+        if e.shape[1] != self.centre.numel():
+            raise ValueError(f"centre: {self.centre.numel()} values for embeddings of size {e.shape[1]}")
+        return e - self.centre
+
+
+def build_network(kind: str, config: Mapping[str, Any], options: Mapping[str, Any],
+                  where: str, centre: Any = None) -> tuple[nn.Module, nn.Module]:
+    """Builds an embedder entry's network (untrained).
+
+    Args:
+        kind: Model kind of the entry (``reidnet``, ``two_stream``, ``zero_padding``, ``vinet``).
+        config: Its constructor config.
+        options: Its options (branch, slot).
+        where: Named in errors (file and entry).
+        centre: The modality's mean unit embedding (a bundle's ``centre``); None: not centred.
+
+    Returns:
+        ``(net, module)``: ``net`` owns the state dict; ``module`` maps images to embeddings (through
+        :class:`Centred` when ``centre`` is given).
+
+    Raises:
+        ValueError: unknown model kind or a bad centre (names ``where``).
+    """
+    net, module = _build(kind, config, options, where)
+    if centre is None:
+        return net, module
+    try:
+        return net, Centred(module, centre)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def _build(kind: str, config: Mapping[str, Any], options: Mapping[str, Any],
+           where: str) -> tuple[nn.Module, nn.Module]:
     if kind == "reidnet":
         net = ReIDNet.from_config(dict(config))
         return net, EmbeddingHead(net)
@@ -139,7 +191,7 @@ def load_embedders(path: str | Path, device: str | torch.device = "cpu") -> dict
     out = {}
     for modality, e in entries.items():
         where = f"{path} [embedders.{modality}]"
-        net, module = build_network(e["model"], e["config"], e.get("options", {}), where)
+        net, module = build_network(e["model"], e["config"], e.get("options", {}), where, e.get("centre"))
         try:
             net.load_state_dict(e["state_dict"], strict=True)
         except RuntimeError as err:

@@ -78,7 +78,7 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
             logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma,
                                      restart=o.existing == "resume"))
         if logs:  # the logs carry each track's decided identity from its first frame on
-            sinks.append(Relabel(FanOut(logs, on_error=_report)))
+            sinks.append(Relabel(FanOut(logs, on_error=_report), revise_s=o.revise_s))
         if o.video:
             from reidstream.pipeline.sinks.video import AnnotatedVideoSink
 

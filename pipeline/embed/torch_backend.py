@@ -5,6 +5,8 @@ is unpickled)::
 
     format        "reid-stream-embedder-v1"
     model, config, options, state_dict   the checkpoint's embedder entry
+    centre        optional: the modality's mean unit embedding, subtracted before normalising
+                  (``reid-export bundle --centre``)
     reid_stream   the manifest entry's metadata (JSON text), as in ONNX files
 
 This is the only place where the pipeline imports training code.
@@ -56,7 +58,8 @@ class TorchBackend:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise BundleError(f"{path}: expected an embedder file of format {TORCH_FILE_FORMAT!r}, got {got!r}")
         self.entry = check_embedded_metadata(path, data.get(ONNX_METADATA_KEY), entry)
-        net, module = build_network(data["model"], data["config"], data.get("options", {}), str(path))
+        net, module = build_network(data["model"], data["config"], data.get("options", {}), str(path),
+                                    data.get("centre"))
         try:
             net.load_state_dict(data["state_dict"], strict=True)
         except RuntimeError as e:

@@ -17,33 +17,57 @@ from reidstream.pipeline.result import FrameResult
 from reidstream.pipeline.sinks.fanout import Sink, SinkBase
 
 
+_FORGET_S = 300.0
+
+
 class Relabel(SinkBase):
     """Delays results with pending tracks until those tracks are decided (see the module docstring).
 
     Args:
         sink: Where the relabelled results go (e.g. a :class:`~reidstream.pipeline.sinks.fanout.FanOut`).
         max_delay: Results held at most this many frames; older ones go on as they are (identity ``""``).
+        revise_s: Seconds (capture time) after a track's first decision during which a switch relabels its
+            earlier frames (0: only pending frames are relabelled).
     """
 
     name = "relabel"
 
-    def __init__(self, sink: Sink, max_delay: int = 600) -> None:
+    def __init__(self, sink: Sink, max_delay: int = 600, revise_s: float = 0.0) -> None:
         if max_delay < 0:
             raise ValueError(f"Relabel: expected max_delay >= 0, got {max_delay}")
-        self.sink, self.max_delay = sink, int(max_delay)
+        if not revise_s >= 0:
+            raise ValueError(f"Relabel: expected revise_s >= 0, got {revise_s}")
+        self.sink, self.max_delay, self.revise_s = sink, int(max_delay), float(revise_s)
         self._held: deque[FrameResult] = deque()
         self._pending: set[tuple[str, int]] = set()
         self._decided: dict[tuple[str, int], str] = {}
+        self._first: dict[tuple[str, int], tuple[float, str]] = {}  # first decision: (time, identity)
+        self._seen: dict[tuple[str, int], float] = {}  # when each track was last in a result
+        self._start: dict[tuple[str, int], int] = {}  # first frame of the track's current stretch (after a cut)
+        # switches within revise_s, per track: [first frame, frame after the stretch (None: open), earlier, latest]
+        self._switched: dict[tuple[str, int], list[list]] = {}
+        self._now: dict[str, float] = {}
 
     def _write(self, result: FrameResult) -> None:
         cam = result.frame.camera_id
+        now = self._now[cam] = max(self._now.get(cam, result.frame.timestamp), result.frame.timestamp)
         for track, identity in result.resolved.items():
             self._decide((cam, int(track)), identity)
         for m in result.matches:
+            key = (cam, m.track_id)
+            self._start.setdefault(key, result.index)
+            self._seen[key] = now
             if m.pending:
-                self._pending.add((cam, m.track_id))
+                if key in self._first:  # pending again (a cut): the stretch so far keeps what it has
+                    del self._first[key]
+                    self._start[key] = result.index
+                    for stretch in self._switched.get(key, ()):
+                        stretch[1] = result.index if stretch[1] is None else stretch[1]
+                self._pending.add(key)
             else:
-                self._decide((cam, m.track_id), m.identity)
+                self._decide(key, m.identity)
+                if self.revise_s > 0 and m.identity:
+                    self._switch(key, m.identity, now)
         self._held.append(result)
         self._release()
 
@@ -53,6 +77,27 @@ class Relabel(SinkBase):
             self._decide((camera, int(track)), identity)
         self._release()
 
+    def _switch(self, key: tuple[str, int], identity: str, now: float) -> None:
+        """Notes a decided track's identity; a change within ``revise_s`` of its first decision is a switch."""
+        first = self._first.setdefault(key, (now, identity))
+        stretches = self._switched.setdefault(key, [])
+        open_ = stretches[-1] if stretches and stretches[-1][1] is None else None
+        latest = open_[3] if open_ else first[1]
+        if identity == latest or now - first[0] > self.revise_s:
+            return
+        if open_ is None:
+            stretches.append([self._start[key], None, {latest}, identity])
+        else:
+            open_[2] = (open_[2] | {latest}) - {identity}
+            open_[3] = identity
+
+    def _final(self, identity: str, key: tuple[str, int], index: int) -> str:
+        """``identity`` of track ``key`` in frame ``index``, after the switches within ``revise_s``."""
+        for start, end, earlier, latest in self._switched.get(key, ()):
+            if start <= index and (end is None or index < end) and identity in earlier:
+                return latest
+        return identity
+
     def _decide(self, key: tuple[str, int], identity: str) -> None:
         if key in self._pending:
             self._pending.discard(key)
@@ -60,21 +105,33 @@ class Relabel(SinkBase):
 
     def _waiting(self, result: FrameResult) -> bool:
         cam = result.frame.camera_id
-        return any(m.pending and (cam, m.track_id) in self._pending for m in result.matches)
+        if any(m.pending and (cam, m.track_id) in self._pending for m in result.matches):
+            return True
+        now = self._now.get(cam, result.frame.timestamp)
+        return any(now - self._first[k][0] < self.revise_s for k in ((cam, m.track_id) for m in result.matches)
+                   if k in self._first)
 
     def _release(self, flush: bool = False) -> None:
         while self._held and (flush or len(self._held) > self.max_delay or not self._waiting(self._held[0])):
             self.sink(self._patch(self._held.popleft()))
         if not self._held:
             self._decided.clear()
+            self._switched.clear()
+            # Forget tracks long gone (a track's id is not reused within a run; this only bounds memory).
+            gone = [k for k, t in self._seen.items() if self._now.get(k[0], t) - t > _FORGET_S]
+            for k in gone:
+                for d in (self._seen, self._first, self._start):
+                    d.pop(k, None)
 
     def _patch(self, result: FrameResult) -> FrameResult:
         cam = result.frame.camera_id
         decided = {t: self._decided.get((cam, int(t)), "") for t in result.detections.track_ids}
-        if not any(decided.values()):
+        if not any(decided.values()) and not any((cam, int(t)) in self._switched for t in decided):
             return result
-        ids = tuple(i or decided[int(t)] for i, t in zip(result.identities, result.detections.track_ids))
-        events = tuple(dataclasses.replace(e, identity=self._decided.get((cam, e.track), ""))
+        ids = tuple(self._final(i or decided[int(t)], (cam, int(t)), result.index)
+                    for i, t in zip(result.identities, result.detections.track_ids))
+        events = tuple(dataclasses.replace(e, identity=self._final(self._decided.get((cam, e.track), ""),
+                                                                   (cam, e.track), result.index))
                        if e.kind == "pending" else e for e in result.events)
         return dataclasses.replace(result, identities=ids, events=events)
 

@@ -68,6 +68,19 @@ def test_benchmark_compares_runtimes_in_one_run(bundle_dir):
     assert [row[4] for row in rows[:3]] == ["1.00x"] * 3
 
 
+def test_benchmark_per_crop_times_every_onnx_network(bundle_dir):
+    r = run("benchmark", bundle_dir, "--per-crop", "--batches", "8", "--threads", "1", "--seconds", "0.05",
+            "--budget-ms", "1000")
+    lines = r.stdout.splitlines()
+    assert "ONNX Runtime on the CPU" in lines[0] and lines[1].split()[:2] == ["network", "input"]
+    rows = {row[0]: row for row in (line.split() for line in lines[2:])}
+    assert set(rows) == {"distill-depth", "distill-rgb", "lupi-rgb", "lupi-ir"}
+    for row in rows.values():
+        assert row[1:4] == ["3x64x32", "8", "1"] and float(row[4]) > 0 and row[6] == "ok"
+    r = run("benchmark", bundle_dir, "--per-crop", "--batches", "8", "--seconds", "0.05", "--budget-ms", "1e-9")
+    assert all(line.split()[-1] == "over" for line in r.stdout.splitlines()[2:])
+
+
 def test_inspect_and_triton(bundle_dir, tmp_path):
     r = run("inspect", bundle_dir)
     assert "checksums: ok" in r.stdout and "distill-depth.onnx" in r.stdout

@@ -101,3 +101,69 @@ def test_cut_track_keeps_its_first_identity_and_relabels_only_the_pending_stretc
     for r in (line.split(",") for line in (tmp_path / "tracks.txt").read_text().splitlines()):
         frames_of.setdefault(int(r[1]), []).append(int(r[0]))
     assert frames_of[ids["id-0002"]] == [1, 2, 3] and frames_of[ids["id-0003"]] == [4, 5, 6, 7]
+
+
+def _rows_by_identity(path):
+    ids = {v: k for k, v in json.loads((path.parent / (path.name + ".ids.json")).read_text())["ids"].items()}
+    frames_of = {}
+    for r in (line.split(",") for line in path.read_text().splitlines()):
+        frames_of.setdefault(ids[int(r[1])], []).append(int(r[0]) - 1)
+    return frames_of
+
+
+def test_switch_soon_after_the_decision_relabels_the_whole_track(tmp_path, make_result):
+    """Track 9 pending (frames 0-2), taken for someone new (id-0005, frames 3-5), then switched by the
+    gallery's re-checks to a returning person (id-0002) at frame 6, within revise_s: the logs say id-0002
+    from the track's first frame, and the first decision's identity never reaches them."""
+    mot, events = MotSink(tmp_path / "tracks.txt"), EventLogSink(tmp_path / "events.jsonl")
+    relabel = Relabel(FanOut([mot, events]), revise_s=1.0)  # frames are 1/15 s apart
+    for i in range(3):
+        relabel(_pending(make_result(i), 9, first=i == 0))
+    for i in range(3, 6):
+        relabel(make_result(i, identities=("id-0001", "id-0005")))
+    assert (tmp_path / "tracks.txt").read_text() == ""  # held: within revise_s of the decision
+    for i in range(6, 12):
+        relabel(make_result(i))
+    assert (tmp_path / "tracks.txt").read_text() == ""  # frame 11 is 0.53 s after the decision
+    for i in range(12, 30):
+        relabel(make_result(i))
+    assert len((tmp_path / "tracks.txt").read_text().splitlines()) == 2 * 30  # all out once revise_s has passed
+    relabel.close()
+    frames_of = _rows_by_identity(tmp_path / "tracks.txt")
+    assert set(frames_of) == {"id-0001", "id-0002"} and frames_of["id-0002"] == list(range(30))
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["identity"] for e in logged if e["kind"] == "pending"] == ["id-0002"]
+    assert {e["identity"] for e in logged if e["kind"] == "matched" and e["frame"] in (3, 4, 5)} >= {"id-0005"}
+
+
+@pytest.mark.parametrize("revise_s,late", [(0.0, 6), (1.0, 25)])
+def test_a_later_switch_or_no_revision_keeps_the_first_identity(tmp_path, make_result, revise_s, late):
+    """Without revise_s, or when the switch comes after it (frame 25: 1.4 s after the decision), the frames
+    before the switch keep the identity they were given."""
+    mot = MotSink(tmp_path / "tracks.txt")
+    relabel = Relabel(mot, revise_s=revise_s)
+    for i in range(late):
+        relabel(make_result(i, identities=("id-0001", "id-0005")))
+    for i in range(late, late + 3):
+        relabel(make_result(i))
+    relabel.close()
+    frames_of = _rows_by_identity(tmp_path / "tracks.txt")
+    assert frames_of["id-0005"] == list(range(late)) and frames_of["id-0002"] == list(range(late, late + 3))
+    with pytest.raises(ValueError, match="revise_s"):
+        Relabel(mot, revise_s=-1.0)
+
+
+def test_cut_within_revise_s_keeps_the_first_stretch(tmp_path, make_result):
+    """A switch before a cut relabels only the stretch before the cut; the new stretch keeps its own identity."""
+    mot = MotSink(tmp_path / "tracks.txt")
+    relabel = Relabel(mot, revise_s=5.0)
+    for i in range(2):
+        relabel(make_result(i, identities=("id-0001", "id-0005")))
+    relabel(make_result(2))  # switched to id-0002
+    for i in range(3, 5):
+        relabel(_pending(make_result(i), 9, first=i == 3))  # cut: another person
+    for i in range(5, 7):
+        relabel(make_result(i, identities=("id-0001", "id-0005")))  # decided: id-0005 (not a switch)
+    relabel.close()
+    frames_of = _rows_by_identity(tmp_path / "tracks.txt")
+    assert frames_of["id-0002"] == [0, 1, 2] and frames_of["id-0005"] == [3, 4, 5, 6]
