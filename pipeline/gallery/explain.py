@@ -48,8 +48,10 @@ def explain_row(g: Gallery, t: int, st: _Track, score: np.ndarray, fused: np.nda
         extra = {"topology": [None if s is None else float(prior[t, s]) for s in pair]}
     total = [float(score[t, s]) if s is not None and np.isfinite(score[t, s]) else None for s in pair]
     lit = st.evidence.lit
+    shown = next((s for s in pair if s is not None), None)  # the threshold of the pair the decision weighed
+    threshold = g.threshold_for(lit) if shown is None else float(g.pair_thresholds([lit])[0, shown])
     ex = Explanation(-1, float(timestamp), outcome, "", None if ru is None else g._names[ru], lit,
-                     g.threshold_for(lit), total[0], total[1],
+                     threshold, total[0], total[1],
                      cue_terms(terms, 0, at, extra), st.camera)
     return ex, None if ru is None else (ru, int(g.created[ru]))
 

@@ -261,7 +261,7 @@ class SharedGallery(Gallery):
             score = per_identity(np.where(bad, -np.inf, fused[i])[None], v.owner, v.used, self.slots)[0]
             b = int(np.argmax(score)) if len(score) else -1
             if b < 0 or self._names[b] is None or self.pinned[a] and self.pinned[b] or \
-                    score[b] <= self.threshold_for(bool(v.lit[r])) + self.config.decisive_margin:
+                    score[b] <= self.pair_thresholds([bool(v.lit[r])])[0, b] + self.config.decisive_margin:
                 continue
             frm, into = (a, b) if self._rank(b) < self._rank(a) else (b, a)
             self._merge(frm, into, True)

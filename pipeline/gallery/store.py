@@ -17,7 +17,9 @@ Rules of :meth:`Gallery.match` (one call per frame):
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
    at once are never one person. Tracks deciding in the same frame are assigned optimally (Hungarian),
-   each with a "new identity" option at ``threshold``; below it the track starts a new identity.
+   each with a "new identity" option at ``threshold``; below it the track starts a new identity. The
+   threshold is the calibration's lit one for a lit track against an identity with a lit visit (colour cues
+   on both sides), else its dark one (:meth:`Gallery.pair_thresholds`).
 5. A decided track's visit is updated every frame and **re-checked** every ``recheck_s`` against the
    other visits: ``switch_after`` checks in a row in which another identity is ``switch_margin`` better
    (and above the threshold) move the visit there (merging away an identity left empty); as many checks
@@ -140,6 +142,25 @@ class Gallery:
         calibration's for that light (fewer cues in the dark give smaller scores to strangers too)."""
         t = self.config.threshold
         return float(self.calibration.threshold_for(lit) if t is None else t)
+
+    def pair_thresholds(self, lit: Sequence[bool]) -> np.ndarray:
+        """Open-set thresholds of tracks (mostly ``lit`` or not) against every identity slot, ``T x slots``.
+
+        A lit track against an identity that has a lit visit is decided on the lit threshold: both sides
+        carry the colour cues the lit calibration was fitted with. Every other pair (a dark track, or an
+        identity seen only in the dark) has only the light-independent cues (depth, infrared, height), as the
+        dark tracks of the calibration had, and uses the dark threshold.
+        """
+        lit_th, dark_th = self.threshold_for(True), self.threshold_for(False)
+        th = np.full((len(lit), self.slots), dark_th)
+        if lit_th != dark_th and self.slots:
+            v = self.visits
+            seen_lit = np.zeros(self.slots, bool)
+            seen_lit[v.owner[v.used & v.lit]] = True
+            for t, is_lit in enumerate(lit):
+                if is_lit:
+                    th[t, seen_lit] = lit_th
+        return th
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
@@ -297,7 +318,8 @@ class Gallery:
         """Decides ``states`` (rule 4); ``ended``: the tracks have left the view, and one seen for less than
         ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity)."""
         score, fused, summaries, parts = self._scores(states, explain=True)
-        pairs = assign_open_set(score, np.array([self.threshold_for(st.evidence.lit) for st in states]))
+        margin = score - self.pair_thresholds([st.evidence.lit for st in states])
+        pairs = assign_open_set(margin, 0.0)
         for t, st in enumerate(states):
             slot = pairs.get(t)
             if slot is None and ended and st.evidence.last_seen - st.evidence.first_seen < self.config.min_new_s:
@@ -322,6 +344,7 @@ class Gallery:
     def _recheck(self, states: list[_Track], timestamp: float) -> None:
         """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
         score, fused, _, parts = self._scores(states, explain=True)
+        th = self.pair_thresholds([st.evidence.lit for st in states])
         m = self.config.switch_margin
         for t, st in enumerate(states):
             st.last_check = timestamp
@@ -329,7 +352,7 @@ class Gallery:
             others = score[t].copy()
             others[st.slot] = -np.inf
             best = int(np.argmax(others)) if len(others) else -1
-            better = best >= 0 and others[best] > self.threshold_for(st.evidence.lit) and \
+            better = best >= 0 and others[best] > th[t, best] and \
                 (not np.isfinite(own) or others[best] > own + m)
             st.better = st.better + 1 if better else 0
             st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
@@ -470,11 +493,11 @@ class Gallery:
             return ready + [st for st in rest if timestamp - st.evidence.first_seen >= c.pending_s]
         if rest:
             score, _, _ = self._scores(rest)
+            margin = score - self.pair_thresholds([st.evidence.lit for st in rest])
             for t, st in enumerate(rest):
-                best = float(np.max(score[t])) if score.shape[1] else -np.inf
-                th = self.threshold_for(st.evidence.lit)
+                best = float(np.max(margin[t])) if margin.shape[1] else -np.inf  # above its pair's threshold
                 aged = timestamp - st.evidence.first_seen >= c.pending_s
-                if best > th + c.decisive_margin or (aged and not th - c.undecided_margin < best <= th):
+                if best > c.decisive_margin or (aged and not -c.undecided_margin < best <= 0.0):
                     ready.append(st)
         return ready
 

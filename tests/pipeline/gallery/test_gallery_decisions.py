@@ -178,3 +178,30 @@ def test_a_glimpse_joins_but_never_founds_an_identity(people, make_gallery):
     run(g2, [[(3, people[1])]] * 5)
     g2.match([], 4.0)
     assert g2.identities() == ["id-0001"]
+
+
+def test_lit_track_meets_an_identity_seen_only_in_the_dark_on_the_dark_threshold():
+    """A lit track against an identity without a lit visit has only the light-independent cues (here height,
+    worth about 1.3 nats): it is decided on the dark threshold (0.5), not the lit one (2.0), which needs the
+    colour cues both sides of a lit pair carry."""
+    from reidstream.pipeline.gallery import GalleryConfig
+
+    from tests.pipeline.gallery.conftest import calibration
+
+    cal = calibration(threshold=2.0)
+    cal.dark_threshold = 0.5
+    g = Gallery(cal, GalleryConfig(pending_s=0.2, min_new_s=0.0, undecided_margin=0.0))
+
+    def frames(track, height, t0, lit):
+        for k in range(5):
+            g.match([], t0 + 0.1 * k, TrackCues([track], [1.0], [height], [0.02], [np.nan], [np.inf], None, lit=lit))
+
+    frames(1, 1.62, 0.0, lit=False)  # id-0001: seen only in the dark
+    frames(2, 1.90, 10.0, lit=True)  # id-0002: seen lit
+    assert g.pair_thresholds([True, False]).tolist() == [[0.5, 2.0], [0.5, 0.5]]
+    frames(3, 1.63, 20.0, lit=True)  # the dark person, now lit: joins on the dark threshold
+    frames(4, 1.91, 30.0, lit=True)  # height alone is not enough against a lit identity: a new one
+    assert g.identities() == ["id-0001", "id-0002", "id-0003"] and g.visits_of("id-0001") == 2
+    assert g.visits_of("id-0002") == 1
+    g2 = Gallery(cal, GalleryConfig(pending_s=0.2, min_new_s=0.0, threshold=1.0))  # a set threshold: every pair
+    assert g2.pair_thresholds([True]).shape == (1, 0)

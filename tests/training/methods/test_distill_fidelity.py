@@ -115,7 +115,8 @@ def test_distill_config_keys_are_strict(override):
 def test_hafner_paper_configs_use_the_authors_settings():
     for path in sorted(CONFIGS.glob("*-distill-*.yaml")):
         cfg = load_config(TrainConfig, path)
-        want = "layer3.0.conv2" if cfg.model.arch == "resnet18" else "layer3.0.conv3"
+        want = {"resnet18": "layer3.0.conv2", "efficientnet_lite0": "layer3.0.conv_pwl"}.get(cfg.model.arch,
+                                                                                             "layer3.0.conv3")
         assert (cfg.method.freeze_from, cfg.method.frozen_bn, cfg.model.embedding_relu) == (want, "adapt", True), path
     for path in sorted(CONFIGS.glob("*-depth-*.yaml")) + [CONFIGS / "biwi-rgb-softmax.yaml"]:
         assert load_config(TrainConfig, path).model.embedding_relu, path
