@@ -47,6 +47,12 @@ def emb():
 
 
 @pytest.fixture
+def hand_calibration():
+    """``hand_calibration(threshold)``: the hand-made :func:`calibration`."""
+    return calibration
+
+
+@pytest.fixture
 def make_gallery():
     """``make_gallery(**config)``: a gallery with the hand-made :func:`calibration` (pending 0.2 s by default)."""
     return _gallery

@@ -180,15 +180,13 @@ def test_a_glimpse_joins_but_never_founds_an_identity(people, make_gallery):
     assert g2.identities() == ["id-0001"]
 
 
-def test_lit_track_meets_an_identity_seen_only_in_the_dark_on_the_dark_threshold():
+def test_lit_track_meets_an_identity_seen_only_in_the_dark_on_the_dark_threshold(hand_calibration):
     """A lit track against an identity without a lit visit has only the light-independent cues (here height,
     worth about 1.3 nats): it is decided on the dark threshold (0.5), not the lit one (2.0), which needs the
     colour cues both sides of a lit pair carry."""
     from reidstream.pipeline.gallery import GalleryConfig
 
-    from tests.pipeline.gallery.conftest import calibration
-
-    cal = calibration(threshold=2.0)
+    cal = hand_calibration(threshold=2.0)
     cal.dark_threshold = 0.5
     g = Gallery(cal, GalleryConfig(pending_s=0.2, min_new_s=0.0, undecided_margin=0.0))
 
