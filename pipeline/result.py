@@ -84,6 +84,9 @@ class FrameResult:
             embedding; None when unknown (no light measurement).
         resolved: Track id -> identity for tracks the gallery decided in this frame after they left
             the view (``""``: dropped undecided, too short); see :class:`~reidstream.pipeline.sinks.relabel.Relabel`.
+        cuts: Tracks the gallery cut in this frame (the tracker had carried them onto another person): new track
+            id -> ``(track id it was cut from, capture time)``; the frames after that time are the new track's
+            (the logs move them to it, :class:`~reidstream.pipeline.sinks.relabel.Relabel`).
     """
 
     frame: Frame
@@ -97,6 +100,7 @@ class FrameResult:
     has_ground_truth: bool = False
     lit: bool | None = None
     resolved: Mapping[int, str] = field(default_factory=dict)
+    cuts: Mapping[int, tuple[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.identities) != len(self.detections):

@@ -156,7 +156,7 @@ class Pipeline:
         matches, resolved = self._match(observations, frame.timestamp, prepared.cues, frame.camera_id)
         expired = list(getattr(self.gallery, "last_expired", []) or [])
         t5 = time.perf_counter()
-        dets, matches, resolved = self._renamed(dets, matches, resolved)
+        dets, matches, resolved, cuts = self._renamed(dets, matches, resolved)
         events = self._events(frame, dets, matches, expired)
         by_track = {m.track_id: m.identity for m in matches}
         identities = tuple(by_track.get(int(t), "") for t in dets.track_ids)
@@ -164,7 +164,7 @@ class Pipeline:
         return FrameResult(frame, dets, identities, tuple(matches), tuple(events),
                            detector=str(getattr(self.detector, "last_used", getattr(self.detector, "name", ""))),
                            latency_ms={k: 1000 * v for k, v in latency.items()}, annotations=item.annotations,
-                           has_ground_truth=item.has_ground_truth, lit=lit, resolved=resolved)
+                           has_ground_truth=item.has_ground_truth, lit=lit, resolved=resolved, cuts=cuts)
 
     def _match(self, observations: list[Embeddings], timestamp: float, cues,
                camera: str | None = None) -> tuple[list[Match], dict[int, str]]:
@@ -188,14 +188,19 @@ class Pipeline:
 
     def _renamed(self, dets: Detections, matches: list[Match], resolved: dict[int, str]):
         """The frame's tracks under their ids in the results: a track cut by the gallery in this frame gets a
-        new one (see the class docstring)."""
+        new one (see the class docstring). Also returns the cuts, new id -> (id it was cut from, capture time
+        from which the frames are the new track's: the gallery's ``last_cut_from``)."""
         base = self.track_base
+        cuts: dict[int, tuple[int, float]] = {}
+        since = getattr(self.gallery, "last_cut_from", {}) or {}
         for t in getattr(self.gallery, "last_cut", ()) or ():
             if base <= int(t) < base + TRACK_SPAN:
-                self._alias[int(t) - base] = self._next_alias
+                local = int(t) - base
+                cuts[self._next_alias] = (self._alias.get(local, local), float(since.get(t, self._last[1])))
+                self._alias[local] = self._next_alias
                 self._next_alias += 1
         if not self._alias:
-            return dets, matches, resolved
+            return dets, matches, resolved, cuts
         alias = self._alias
         ids = np.array([alias.get(int(t), int(t)) for t in dets.track_ids], np.int64)
         dets = Detections(dets.boxes, dets.scores, ids, dets.modality, dets.frame_index)
@@ -204,7 +209,7 @@ class Pipeline:
         if len(alias) > 4096:  # tracks long gone
             live = {int(t) for t in dets.track_ids}
             self._alias = {t: a for t, a in alias.items() if a in live}
-        return dets, matches, resolved
+        return dets, matches, resolved, cuts
 
     def _appearance(self, frame, dets: Detections, measures, lit: bool | None) -> np.ndarray | None:
         """Colour statistics of every detection for the tracker; in the dark (``track_appearance="colour+ir"``)

@@ -169,7 +169,10 @@ class OutputConfig(ConfigModel):
         revise_s: The logs (events, MOT files, ``frames.jsonl``) hold a track's frames this many seconds after
             its identity is first decided; when the gallery switches the track to another identity within that
             time, its earlier frames are written with the identity it switched to
-            (:class:`~reidstream.pipeline.sinks.relabel.Relabel`). 0: only pending frames are relabelled.
+            (:class:`~reidstream.pipeline.sinks.relabel.Relabel`). Also, when the gallery cuts a track (the
+            tracker had carried it onto another person), the frames since its first contrary re-check window
+            are moved to the new track: every frame is then held ``(gallery.cut_after + 1) x
+            gallery.recheck_s`` seconds (3 s by default). 0: only pending frames are relabelled.
             Costs memory: the held frames (about 2 MB each at 640 x 480 with colour, depth and IR).
         video: ``annotated.mp4``: modality tiles with boxes and identities.
         privacy: Never write colour pixels to disk (video shows depth / IR tiles only).

@@ -86,6 +86,7 @@ def cut(gallery: "Gallery", st: "_Track") -> None:
     tid = next(t for t, s in gallery._tracks.items() if s is st)
     gallery.last_cut.append(tid)
     start_s = st.since_contrary.first_seen
+    gallery.last_cut_from[tid] = start_s
     gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
     gallery._ended(st)
     gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera)

@@ -102,6 +102,10 @@ class Gallery:
         """Tracks decided in the last :meth:`match` after they had left (``""``: dropped, too short)."""
         self.last_cut: list[int] = []
         """Tracks cut in the last :meth:`match` (:mod:`.drift`): from there on another person, pending again."""
+        self.last_cut_from: dict[int, float] = {}
+        """For each track of :attr:`last_cut`: the capture time from which its frames are the other person's (the
+        start of its first contrary window); the logs move those frames to the new track
+        (:class:`~reidstream.pipeline.sinks.relabel.Relabel`)."""
         self._rebase: float | None = None
         self.topology: Topology | None = None
         """The site's camera links and transit times (:mod:`~reidstream.pipeline.gallery.topology`); None: no
@@ -409,6 +413,7 @@ class Gallery:
             self._rebase_clock(timestamp)
         c = self.config
         self.last_expired, self.last_resolved, self.last_cut, self._now = [], {}, [], float(timestamp)
+        self.last_cut_from = {}
         for tid, st in list(self._tracks.items()):
             if timestamp - st.evidence.last_seen > c.lost_s:
                 if st.slot is None:

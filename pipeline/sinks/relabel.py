@@ -6,6 +6,16 @@ the identity the track was finally given. :class:`Relabel` holds results back wh
 is pending, and hands them on, in order, with the decided identity filled in (in ``identities`` and in
 the track's ``pending`` event) as soon as the decision is known: from a later frame's match of that
 track, or from ``FrameResult.resolved`` for a track the gallery decided after it left the view.
+
+Two revisions reach back further (both off with ``revise_s`` 0):
+
+* A *switch*: the gallery's re-checks move a decided track to another identity within ``revise_s`` of its
+  first decision (a returning person first taken for someone new); its frames since then are written with
+  the identity it switched to.
+* A *cut* (``FrameResult.cuts``): the gallery found that the tracker had carried a track onto another person
+  and cut it; the track's frames since the start of its first contrary re-check window (``cut_after``
+  windows before the cut) are moved to the new track and written with the identity the new track is given.
+  For that, every result is held at least ``hold_s`` seconds of capture time.
 """
 
 from __future__ import annotations
@@ -13,7 +23,10 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 
+import numpy as np
+
 from reidstream.pipeline.result import FrameResult
+from reidstream.pipeline.types import Detections
 from reidstream.pipeline.sinks.fanout import Sink, SinkBase
 
 
@@ -28,16 +41,20 @@ class Relabel(SinkBase):
         max_delay: Results held at most this many frames; older ones go on as they are (identity ``""``).
         revise_s: Seconds (capture time) after a track's first decision during which a switch relabels its
             earlier frames (0: only pending frames are relabelled).
+        hold_s: Seconds (capture time) every result is held, so that a cut can move its frames to the new
+            track (at least the span of ``cut_after`` re-checks; 0: cuts move only frames still held anyway).
     """
 
     name = "relabel"
 
-    def __init__(self, sink: Sink, max_delay: int = 600, revise_s: float = 0.0) -> None:
+    def __init__(self, sink: Sink, max_delay: int = 600, revise_s: float = 0.0, hold_s: float = 0.0) -> None:
         if max_delay < 0:
             raise ValueError(f"Relabel: expected max_delay >= 0, got {max_delay}")
         if not revise_s >= 0:
             raise ValueError(f"Relabel: expected revise_s >= 0, got {revise_s}")
-        self.sink, self.max_delay, self.revise_s = sink, int(max_delay), float(revise_s)
+        if not hold_s >= 0:
+            raise ValueError(f"Relabel: expected hold_s >= 0, got {hold_s}")
+        self.sink, self.max_delay, self.revise_s, self.hold_s = sink, int(max_delay), float(revise_s), float(hold_s)
         self._held: deque[FrameResult] = deque()
         self._pending: set[tuple[str, int]] = set()
         self._decided: dict[tuple[str, int], str] = {}
@@ -51,6 +68,8 @@ class Relabel(SinkBase):
     def _write(self, result: FrameResult) -> None:
         cam = result.frame.camera_id
         now = self._now[cam] = max(self._now.get(cam, result.frame.timestamp), result.frame.timestamp)
+        if result.cuts:
+            result = self._cut(result)
         for track, identity in result.resolved.items():
             self._decide((cam, int(track)), identity)
         for m in result.matches:
@@ -70,6 +89,27 @@ class Relabel(SinkBase):
                     self._switch(key, m.identity, now)
         self._held.append(result)
         self._release()
+
+    def _cut(self, result: FrameResult) -> FrameResult:
+        """Moves the held frames of each track cut in ``result`` to its new track (see the module docstring);
+        returns ``result`` with the new track's ``pending`` event dated from the first frame moved."""
+        cam = result.frame.camera_id
+        first: dict[int, int] = {}
+        for new, (old, since) in result.cuts.items():
+            for k, held in enumerate(self._held):
+                if held.frame.camera_id != cam or held.frame.timestamp <= since:
+                    continue
+                moved = _moved(held, int(old), int(new))
+                if moved is not held:
+                    self._held[k] = moved
+                    first.setdefault(int(new), held.index)
+            if int(new) in first:
+                self._start[(cam, int(new))] = first[int(new)]
+        if not first:
+            return result
+        events = tuple(dataclasses.replace(e, since=first[e.track]) if e.kind == "pending" and e.track in first
+                       else e for e in result.events)
+        return dataclasses.replace(result, events=events)
 
     def resolve(self, camera: str, resolved: dict[int, str]) -> None:
         """Decisions that arrive outside a frame (the stream ended while tracks were pending)."""
@@ -108,6 +148,8 @@ class Relabel(SinkBase):
         if any(m.pending and (cam, m.track_id) in self._pending for m in result.matches):
             return True
         now = self._now.get(cam, result.frame.timestamp)
+        if now - result.frame.timestamp < self.hold_s:
+            return True
         return any(now - self._first[k][0] < self.revise_s for k in ((cam, m.track_id) for m in result.matches)
                    if k in self._first)
 
@@ -140,6 +182,20 @@ class Relabel(SinkBase):
         close = getattr(self.sink, "close", None)
         if close is not None:
             close()
+
+
+def _moved(result: FrameResult, old: int, new: int) -> FrameResult:
+    """``result`` with track ``old`` renamed ``new`` and pending (its identity is the new track's, not yet known);
+    ``result`` itself when the track is not in it."""
+    ids = result.detections.track_ids
+    if not (ids == old).any():
+        return result
+    d = result.detections
+    dets = Detections(d.boxes, d.scores, np.where(ids == old, new, ids), d.modality, d.frame_index)
+    identities = tuple("" if int(t) == old else i for i, t in zip(result.identities, ids))
+    matches = tuple(dataclasses.replace(m, track_id=new, identity="", pending=True, is_new=False, evidence=0.0)
+                    if m.track_id == old else m for m in result.matches)
+    return dataclasses.replace(result, detections=dets, identities=identities, matches=matches)
 
 
 __all__ = ["Relabel"]

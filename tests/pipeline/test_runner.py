@@ -212,7 +212,8 @@ class CuttingGallery(SpyGallery):
         drift.cut(self.gallery, st)
         out = self.gallery.match(observations, timestamp, cues)
         self.gallery.last_cut.append(tid)  # match() starts a new list; the cut belongs to this frame
-        self.cut, self.at = tid, self.calls
+        self.gallery.last_cut_from[tid] = st.since_contrary.first_seen
+        self.cut, self.at, self.since = tid, self.calls, st.since_contrary.first_seen
         return out
 
 
@@ -234,3 +235,6 @@ def test_a_cut_track_goes_on_under_a_new_id_pending_again():
     assert [(e.track, e.since) for e in pending] == [(CUT_BASE, results[k].frame.index)]
     j = list(results[k].detections.track_ids).index(CUT_BASE)
     assert results[k].identities[j] == ""  # pending again under its new id
+    # the result says which track was cut and from when (for the logs, which move those frames to the new id)
+    assert results[k].cuts == {CUT_BASE: (gallery.cut, gallery.since)}
+    assert results[k - 1].frame.timestamp >= gallery.since and not any(r.cuts for r in results[:k] + results[k + 1:])

@@ -141,11 +141,18 @@ def test_track_carried_onto_another_person_is_cut(people, make_gallery):
     the track is cut, its first part stays person 0's visit, and the rest, pending again, joins person 1."""
     g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
     run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
-    out = run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 30, t0=10.0)
+    out, cuts = [], []
+    for i, items in enumerate([[(3, people[0])]] * 20 + [[(3, people[1])]] * 30):
+        out += run(g, [items], t0=10.0 + 0.1 * i)
+        if g.last_cut:
+            cuts.append((i, g.last_cut, dict(g.last_cut_from)))
     ids = [m[0].identity for m in out]
     assert ids[19] == "id-0001"
     k = next(i for i, m in enumerate(out) if m[0].pending and i > 19)  # cut: pending again
     assert 20 < k <= 20 + 15 and ids[-1] == "id-0002"
+    # the cut says from when the frames were the other person's: the start of the first contrary window,
+    # within one re-check window of the change (t = 12.0)
+    assert [(i, c) for i, c, _ in cuts] == [(k, [3])] and 11.5 <= cuts[0][2][3] <= 12.5
     assert g.visits_of("id-0001") == 2 and g.visits_of("id-0002") == 2 and len(g) == 2
     row = g.visit_rows("id-0001")[-1]  # the cut visit holds person 0 only and ends where the change began
     assert float(g.visits.vectors["rgbd/rgb"][row] @ people[0]) > 0.99 and g.visits.end[row] <= 12.0 + 0.5

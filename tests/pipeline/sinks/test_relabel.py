@@ -167,3 +167,45 @@ def test_cut_within_revise_s_keeps_the_first_stretch(tmp_path, make_result):
     relabel.close()
     frames_of = _rows_by_identity(tmp_path / "tracks.txt")
     assert frames_of["id-0002"] == [0, 1, 2] and frames_of["id-0005"] == [3, 4, 5, 6]
+
+
+def _cut_run(tmp_path, make_result, hold_s: float, revise_s: float = 0.2):
+    """Track 9 is id-0002 (frames 0-9). At frame 10 the gallery cuts it: from the start of its first contrary
+    window (after frame 5, t = 10 + 5/15 s) it was someone else; the rest continues as track 50000000,
+    pending for frames 10-11, then id-0003."""
+    mot, events = MotSink(tmp_path / "tracks.txt"), EventLogSink(tmp_path / "events.jsonl")
+    relabel = Relabel(FanOut([mot, events]), revise_s=revise_s, hold_s=hold_s)
+    for i in range(10):
+        relabel(make_result(i, events=()))
+    new = 50_000_000
+    for i in (10, 11):
+        r = _pending(make_result(i, tracks=(5, new), events=()), new, first=i == 10)
+        relabel(dataclasses.replace(r, cuts={new: (9, 10.0 + 5 / 15)}) if i == 10 else r)
+    for i in range(12, 60):
+        relabel(make_result(i, identities=("id-0001", "id-0003"), tracks=(5, new), events=()))
+    relabel.close()
+    rows = [[int(v) for v in line.split(",")[:2]] for line in (tmp_path / "tracks.txt").read_text().splitlines()]
+    names = {v: k for k, v in json.loads((tmp_path / "tracks.txt.ids.json").read_text())["ids"].items()}
+    frames_of = {}
+    for frame, ident in rows:
+        frames_of.setdefault(names[ident], []).append(frame - 1)
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    return frames_of, [e for e in logged if e["kind"] == "pending"]
+
+
+def test_a_cut_moves_the_frames_since_its_first_contrary_window_to_the_new_track(tmp_path, make_result):
+    frames_of, pending = _cut_run(tmp_path, make_result, hold_s=3.0)
+    assert frames_of["id-0002"] == list(range(6))  # frames up to the window's start keep the first person
+    assert frames_of["id-0003"] == list(range(6, 60))  # the frames the tracker carried onto the other person
+    assert frames_of["id-0001"] == list(range(60))
+    assert [(e["track"], e["identity"], e["since"]) for e in pending] == [(50_000_000, "id-0003", 6)]
+
+
+def test_without_hold_a_cut_moves_only_what_is_still_held(tmp_path, make_result):
+    """hold_s 0: track 9's frames are written once revise_s (0.2 s) has passed since its decision, before the
+    cut comes; they keep the identity they were written with."""
+    frames_of, pending = _cut_run(tmp_path, make_result, hold_s=0.0)
+    assert frames_of["id-0002"] == list(range(10)) and frames_of["id-0003"] == list(range(10, 60))
+    assert [(e["track"], e["since"]) for e in pending] == [(50_000_000, 10)]
+    with pytest.raises(ValueError, match="hold_s"):
+        Relabel(MotSink(tmp_path / "x.txt"), hold_s=-1.0)
