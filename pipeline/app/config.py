@@ -171,8 +171,9 @@ class OutputConfig(ConfigModel):
             time, its earlier frames are written with the identity it switched to
             (:class:`~reidstream.pipeline.sinks.relabel.Relabel`). Also, when the gallery cuts a track (the
             tracker had carried it onto another person), the frames since its first contrary re-check window
-            are moved to the new track: every frame is then held ``(gallery.cut_after + 1) x
-            gallery.recheck_s`` seconds (3 s by default). 0: only pending frames are relabelled.
+            are moved to the new track (also a last part cut off when a track ends): every frame is then held
+            ``(gallery.cut_after + 0.5) x gallery.recheck_s + gallery.lost_s`` seconds (4.5 s by default).
+            0: only pending frames are relabelled.
             Costs memory: the held frames (about 2 MB each at 640 x 480 with colour, depth and IR).
         video: ``annotated.mp4``: modality tiles with boxes and identities.
         privacy: Never write colour pixels to disk (video shows depth / IR tiles only).

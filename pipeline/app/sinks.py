@@ -78,8 +78,9 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
             logs.append(ScoreLogSink(out / FRAMES_FILE, dark_luma=cfg.detector.dark_luma,
                                      restart=o.existing == "resume"))
         if logs:  # the logs carry each track's decided identity from its first frame on
-            g = cfg.gallery  # a cut moves frames back to the start of its first contrary re-check window
-            hold = (g.cut_after + 1) * g.recheck_s if g.cut_after > 0 and o.revise_s > 0 else 0.0
+            g = cfg.gallery  # a cut moves frames back to the start of its first contrary re-check window;
+            # one at a track's end comes lost_s after its last frame
+            hold = (g.cut_after + 0.5) * g.recheck_s + g.lost_s if g.cut_after > 0 and o.revise_s > 0 else 0.0
             sinks.append(Relabel(FanOut(logs, on_error=_report), revise_s=o.revise_s, hold_s=hold))
         if o.video:
             from reidstream.pipeline.sinks.video import AnnotatedVideoSink

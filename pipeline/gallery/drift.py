@@ -16,6 +16,13 @@ the same calibrated, fused evidence as every decision (:func:`~reidstream.pipeli
   track with only that evidence, decided like any new track (it may join an identity, a new one, or even
   its old identity if its other visits say so).
 * Otherwise the window becomes part of the anchor.
+
+A track often jumps to someone nearby in its last moments (its person walks out of view or behind someone,
+and the tracker hands the box to the person next to them for a few frames before giving up). When a decided
+track ends, its last, unfinished window (with the contrary one before it, if any) is therefore scored
+against the anchor too (:func:`tail`): if it contradicts it, that tail is cut off like a cut above and
+may join an identity, but never founds one (a few frames of someone half hidden or leaving: when they match
+nobody, they keep no identity).
 """
 
 from __future__ import annotations
@@ -78,6 +85,39 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     return cut
 
 
+def _contrary(gallery: "Gallery", st: "_Track", part: TrackEvidence) -> bool:
+    """Whether ``part`` of decided track ``st`` contradicts its anchor (fused LLR below ``-cut_margin``)."""
+    table = VisitTable()
+    row = table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end)
+    llr = float(fused_llr([part.summary()], table, gallery.calibration)[0, row])
+    return np.isfinite(llr) and llr < -gallery.config.cut_margin
+
+
+def tail(gallery: "Gallery", tid: int, st: "_Track", timestamp: float) -> bool:
+    """A decided track ``tid`` has ended: cuts off its last part if that contradicts the rest of it (see the
+    module docstring). The tail is decided as a track that left the view and reported as a cut
+    (``gallery.last_cut``, ``last_cut_from``) with its identity in ``gallery.last_resolved`` (``""``: none).
+
+    Returns:
+        Whether the tail was cut off.
+    """
+    from reidstream.pipeline.gallery.store import _Track
+
+    part = st.since_contrary if st.since_contrary is not None else st.window
+    if part is None or st.anchor is None or part.frames < gallery.config.min_frames or \
+            not _contrary(gallery, st, part):
+        return False
+    start_s = part.first_seen
+    gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
+    rest = _Track(part, last_check=start_s, modality=st.modality, camera=st.camera)
+    gallery._decide([rest], timestamp, ended=True, join_only=True)
+    gallery.last_cut.append(tid)
+    gallery.last_cut_from[tid] = start_s
+    gallery.last_resolved[tid] = "" if rest.slot is None else gallery._names[rest.slot]
+    gallery._ended(rest)
+    return True
+
+
 def cut(gallery: "Gallery", st: "_Track") -> None:
     """Cuts ``st`` (see the module docstring): its visit goes back to the anchor and ends where the first contrary
     window began; from there on the track is a new pending track (reported in ``gallery.last_cut``)."""
@@ -92,4 +132,4 @@ def cut(gallery: "Gallery", st: "_Track") -> None:
     gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera)
 
 
-__all__ = ["check", "cut", "start", "stores"]
+__all__ = ["check", "cut", "start", "stores", "tail"]

@@ -27,7 +27,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
    Each re-check also scores the track's last ``recheck_s`` against the rest of it: ``cut_after`` windows in
    a row that contradict it mean the tracker moved the track onto another person, and the track is cut
    there: its visit keeps the person before, the rest is a new pending track (:mod:`.drift`).
-6. A track unseen for ``lost_s`` ends; its visit stays for the identity's lifetime (at most
+6. A track unseen for ``lost_s`` ends; a last part that contradicts the rest of it is cut off and decided
+   on its own (:func:`.drift.tail`); its visit stays for the identity's lifetime (at most
    ``max_visits_per_identity``, the oldest dropped first). Past ``max_identities`` the least recently
    seen unpinned identities are evicted.
 """
@@ -318,15 +319,17 @@ class Gallery:
         return True
 
     # --------------------------------------------------------------- decisions
-    def _decide(self, states: list[_Track], timestamp: float, ended: bool = False) -> None:
+    def _decide(self, states: list[_Track], timestamp: float, ended: bool = False, join_only: bool = False) -> None:
         """Decides ``states`` (rule 4); ``ended``: the tracks have left the view, and one seen for less than
-        ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity)."""
+        ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity);
+        ``join_only``: no track founds an identity (a track's tail cut off when it ended, :func:`.drift.tail`)."""
         score, fused, summaries, parts = self._scores(states, explain=True)
         margin = score - self.pair_thresholds([st.evidence.lit for st in states])
         pairs = assign_open_set(margin, 0.0)
         for t, st in enumerate(states):
             slot = pairs.get(t)
-            if slot is None and ended and st.evidence.last_seen - st.evidence.first_seen < self.config.min_new_s:
+            if slot is None and (join_only or ended and st.evidence.last_seen - st.evidence.first_seen <
+                                 self.config.min_new_s):
                 continue
             st.new = slot is None
             why = explaining.explain_row(self, t, st, score, fused, parts, slot, "new" if slot is None else "joined",
@@ -420,6 +423,8 @@ class Gallery:
                     if st.evidence.frames >= c.min_frames:
                         self._decide([st], timestamp, ended=True)
                     self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
+                elif c.cut_after > 0:
+                    drift.tail(self, tid, st, timestamp)
                 self._ended(st)
                 del self._tracks[tid]
         self.last_expired += self.expire(timestamp)

@@ -105,6 +105,7 @@ class Relabel(SinkBase):
                     first.setdefault(int(new), held.index)
             if int(new) in first:
                 self._start[(cam, int(new))] = first[int(new)]
+                self._pending.add((cam, int(new)))  # decided by a later match, or by ``resolved`` (a track's tail)
         if not first:
             return result
         events = tuple(dataclasses.replace(e, since=first[e.track]) if e.kind == "pending" and e.track in first

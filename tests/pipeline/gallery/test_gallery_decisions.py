@@ -163,6 +163,38 @@ def test_track_carried_onto_another_person_is_cut(people, make_gallery):
     assert not any(m[0].pending for m in out[19:]) and g.visits_of("id-0001") + g.visits_of("id-0002") == 3
 
 
+def _ended_run(g, frames, t0: float):
+    """``run`` one frame at a time, keeping each frame's cuts (track, from, identity of the cut-off part)."""
+    cuts = []
+    for i, items in enumerate(frames):
+        run(g, [items], t0=t0 + 0.1 * i)
+        cuts += [(i, t, g.last_cut_from[t], g.last_resolved.get(t)) for t in g.last_cut]
+    return cuts
+
+
+def test_a_track_that_jumps_to_someone_else_before_it_ends_loses_that_tail(people, make_gallery):
+    """Track 3 follows person 0 for 2 s, then for its last 0.6 s person 1 (known as id-0002), then ends: the
+    tail is cut off when the track ends (lost_s later) and joins id-0002; id-0001's visit ends before it."""
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    cuts = _ended_run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 6 + [[]] * 25, t0=10.0)
+    assert len(cuts) == 1
+    i, track, since, identity = cuts[0]
+    assert track == 3 and identity == "id-0002" and 11.5 <= since <= 12.0 and i > 26
+    assert g.visits.end[g.visit_rows("id-0001")[-1]] <= 12.0 and g.visits_of("id-0002") == 2 and len(g) == 2
+    # a tail that matches nobody founds no identity: its frames keep none
+    cuts = _ended_run(g, [[(4, people[0])]] * 20 + [[(4, people[5])]] * 6 + [[]] * 25, t0=20.0)
+    assert [(t, identity) for _, t, _, identity in cuts] == [(4, "")] and len(g) == 2
+    # a track that stays one person to its end keeps its tail
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    assert _ended_run(g, [[(3, people[0])]] * 26 + [[]] * 25, t0=10.0) == [] and g.visits_of("id-0001") == 2
+    # without cuts (cut_after 0) no tail is cut either
+    g = make_gallery(recheck_s=0.5, cut_after=0, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    assert _ended_run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 6 + [[]] * 25, t0=10.0) == []
+
+
 def test_one_contrary_window_does_not_cut(people, make_gallery, unit):
     g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
     frames = [[(1, people[0])]] * 20 + [[(1, people[1])]] * 5 + [[(1, people[0])]] * 20  # half a second of B

@@ -209,3 +209,21 @@ def test_without_hold_a_cut_moves_only_what_is_still_held(tmp_path, make_result)
     assert [(e["track"], e["since"]) for e in pending] == [(50_000_000, 10)]
     with pytest.raises(ValueError, match="hold_s"):
         Relabel(MotSink(tmp_path / "x.txt"), hold_s=-1.0)
+
+
+def test_a_tail_cut_off_when_the_track_ended_gets_the_identity_it_was_given(tmp_path, make_result):
+    """Track 9 (id-0002) ends at frame 9; its last frames (after t = 10 + 5/15 s) were someone else: the gallery
+    cuts that tail off when the track ends (frame 20) and decides it (id-0003 in one run, nobody in the other)."""
+    for tail_identity, expect in (("id-0003", {"id-0002": list(range(6)), "id-0003": [6, 7, 8, 9]}),
+                                  ("", {"id-0002": list(range(6))})):
+        path = tmp_path / f"tracks{tail_identity}.txt"
+        relabel = Relabel(MotSink(path), revise_s=0.2, hold_s=4.5)
+        for i in range(10):
+            relabel(make_result(i, events=()))
+        for i in range(10, 20):
+            relabel(make_result(i, identities=("id-0001",), tracks=(5,), events=()))
+        relabel(dataclasses.replace(make_result(20, identities=("id-0001",), tracks=(5,), events=()),
+                                    cuts={50_000_000: (9, 10.0 + 5 / 15)}, resolved={50_000_000: tail_identity}))
+        relabel.close()
+        frames_of = _rows_by_identity(path)
+        assert frames_of.pop("id-0001") == list(range(21)) and frames_of == expect
