@@ -375,6 +375,25 @@ class Gallery:
                 why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
             explaining.keep_explanation(self, st, *why)
 
+    def _last_check(self, st: _Track, timestamp: float) -> None:
+        """A track that founded its identity has ended: with all its evidence, it joins another identity that
+        now scores ``switch_margin`` above the threshold (its own, left empty, is merged away). A track
+        decided on a poor first second (a return in the dark) is thus not left as a second identity."""
+        if st.slot is None or len(self.visits.rows_of(st.slot)) != 1:
+            return
+        score, fused, _, parts = self._scores([st], explain=True)
+        others = score[0].copy()
+        others[st.slot] = -np.inf
+        if not len(others):
+            return
+        best = int(np.argmax(others))
+        th = self.pair_thresholds([st.evidence.lit])[0, best]
+        if others[best] > th + self.config.switch_margin and self._names[best] is not None:
+            why = explaining.explain_row(self, 0, st, score, fused, parts, best, "moved", timestamp)
+            self._move(st, best, timestamp)
+            st.evidence_llr, st.new = float(others[best]), False
+            explaining.keep_explanation(self, st, *why)
+
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
         self.visits.owner[st.row] = slot
@@ -423,8 +442,11 @@ class Gallery:
                     if st.evidence.frames >= c.min_frames:
                         self._decide([st], timestamp, ended=True)
                     self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
-                elif c.cut_after > 0:
-                    drift.tail(self, tid, st, timestamp)
+                else:
+                    if c.cut_after > 0:
+                        drift.tail(self, tid, st, timestamp)
+                    if st.new:
+                        self._last_check(st, timestamp)
                 self._ended(st)
                 del self._tracks[tid]
         self.last_expired += self.expire(timestamp)

@@ -242,3 +242,20 @@ def test_lit_track_meets_an_identity_seen_only_in_the_dark_on_the_dark_threshold
     assert g.visits_of("id-0002") == 1
     g2 = Gallery(cal, GalleryConfig(pending_s=0.2, min_new_s=0.0, threshold=1.0))  # a set threshold: every pair
     assert g2.pair_thresholds([True]).shape == (1, 0)
+
+
+def test_a_track_that_founded_an_identity_on_a_poor_start_joins_the_right_one_when_it_ends(people, make_gallery,
+                                                                                           unit):
+    """Track 3 starts on crops halfway between person 0 and someone else (too poor to join id-0001: new id-0002),
+    then shows person 0 clearly. Re-checks are off (recheck_s 100): when it ends, its whole evidence joins
+    id-0001 and id-0002, left empty, is merged away."""
+    g = make_gallery(recheck_s=100.0, cut_after=0, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25)
+    poor = unit(0.5 * people[0] + people[6])[0]
+    out = run(g, [[(3, poor)]] * 6 + [[(3, people[0])]] * 24, t0=10.0)
+    assert out[-1][0].identity == "id-0002" and len(g) == 2
+    run(g, [[]] * 25, t0=13.0)
+    assert len(g) == 1 and g.visits_of("id-0001") == 2 and g.identity_of(3) in (None, "id-0001")
+    # a founded identity whose track never shows anyone known stays
+    run(g, [[(4, people[5])]] * 20 + [[]] * 25, t0=20.0)
+    assert len(g) == 2
