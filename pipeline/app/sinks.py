@@ -81,7 +81,8 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
             g = cfg.gallery  # a cut moves frames back to the start of its first contrary re-check window;
             # one at a track's end comes lost_s after its last frame
             hold = (g.cut_after + 0.5) * g.recheck_s + g.lost_s if g.cut_after > 0 and o.revise_s > 0 else 0.0
-            sinks.append(Relabel(FanOut(logs, on_error=_report), revise_s=o.revise_s, hold_s=hold))
+            sinks.append(Relabel(FanOut(logs, on_error=_report), revise_s=o.revise_s, hold_s=hold,
+                                 strip_pixels=True))  # the logs read no pixels
         if o.video:
             from reidstream.pipeline.sinks.video import AnnotatedVideoSink
 

@@ -43,11 +43,16 @@ class Relabel(SinkBase):
             earlier frames (0: only pending frames are relabelled).
         hold_s: Seconds (capture time) every result is held, so that a cut can move its frames to the new
             track (at least the span of ``cut_after`` re-checks; 0: cuts move only frames still held anyway).
+        strip_pixels: Hold and hand on results without their images (a 1 x 1 stand-in; time, index, camera,
+            detections, annotations and ``lit`` kept), for sinks that never read pixels (the logs): a held
+            640 x 480 colour + depth + IR frame costs ~2 MB otherwise. A result whose ``lit`` is unknown keeps
+            its colour image (``reid-score``'s light test reads it).
     """
 
     name = "relabel"
 
-    def __init__(self, sink: Sink, max_delay: int = 600, revise_s: float = 0.0, hold_s: float = 0.0) -> None:
+    def __init__(self, sink: Sink, max_delay: int = 600, revise_s: float = 0.0, hold_s: float = 0.0,
+                 strip_pixels: bool = False) -> None:
         if max_delay < 0:
             raise ValueError(f"Relabel: expected max_delay >= 0, got {max_delay}")
         if not revise_s >= 0:
@@ -55,6 +60,7 @@ class Relabel(SinkBase):
         if not hold_s >= 0:
             raise ValueError(f"Relabel: expected hold_s >= 0, got {hold_s}")
         self.sink, self.max_delay, self.revise_s, self.hold_s = sink, int(max_delay), float(revise_s), float(hold_s)
+        self.strip_pixels = bool(strip_pixels)
         self._held: deque[FrameResult] = deque()
         self._pending: set[tuple[str, int]] = set()
         self._decided: dict[tuple[str, int], str] = {}
@@ -66,6 +72,8 @@ class Relabel(SinkBase):
         self._now: dict[str, float] = {}
 
     def _write(self, result: FrameResult) -> None:
+        if self.strip_pixels:
+            result = _without_pixels(result)
         cam = result.frame.camera_id
         now = self._now[cam] = max(self._now.get(cam, result.frame.timestamp), result.frame.timestamp)
         if result.cuts:
@@ -183,6 +191,20 @@ class Relabel(SinkBase):
         close = getattr(self.sink, "close", None)
         if close is not None:
             close()
+
+
+def _without_pixels(result: FrameResult) -> FrameResult:
+    """``result`` with its frame's images replaced by one 1 x 1 stand-in (see ``strip_pixels``)."""
+    f = result.frame
+    if result.lit is None and f.rgb is not None:
+        return result
+    m = f.modalities[0]
+    image = getattr(f, m.value)
+    stand_in = np.zeros((1, 1) + image.shape[2:], image.dtype)
+    images = {k: None for k in ("rgb", "depth", "ir", "thermal")}
+    images[m.value] = stand_in
+    frame = dataclasses.replace(f, intrinsics=None, stream_intrinsics={}, **images)
+    return dataclasses.replace(result, frame=frame)
 
 
 def _moved(result: FrameResult, old: int, new: int) -> FrameResult:

@@ -227,3 +227,28 @@ def test_a_tail_cut_off_when_the_track_ended_gets_the_identity_it_was_given(tmp_
         relabel.close()
         frames_of = _rows_by_identity(path)
         assert frames_of.pop("id-0001") == list(range(21)) and frames_of == expect
+
+
+def test_results_are_held_without_their_pixels_and_the_logs_stay_the_same(tmp_path, make_result):
+    """strip_pixels: what the log sinks receive has a 1 x 1 stand-in image, the same time, index, camera,
+    tracks, identities and light; the MOT file is byte for byte the one written from full frames."""
+    got = {}
+    for strip in (False, True):
+        out, mot = [], MotSink(tmp_path / f"tracks-{strip}.txt")
+        relabel = Relabel(FanOut([out.append, mot]), revise_s=1.0, hold_s=2.0, strip_pixels=strip)
+        for i in range(3):
+            relabel(dataclasses.replace(_pending(make_result(i), 9, first=i == 0), lit=True))
+        for i in range(3, 40):
+            relabel(dataclasses.replace(make_result(i), lit=i % 2 == 0 or None))
+        relabel.close()
+        got[strip] = (out, (tmp_path / f"tracks-{strip}.txt").read_text())
+    (full, mot_full), (light, mot_light) = got[False], got[True]
+    assert mot_light == mot_full and len(light) == len(full) == 40
+    for a, b in zip(full, light):
+        assert (b.frame.timestamp, b.index, b.frame.camera_id, b.lit) == (a.frame.timestamp, a.index,
+                                                                         a.frame.camera_id, a.lit)
+        assert b.identities == a.identities and np.array_equal(b.detections.track_ids, a.detections.track_ids)
+        if a.lit is None:  # the light test of reid-score reads the colour image
+            assert np.array_equal(b.frame.rgb, a.frame.rgb)
+        else:
+            assert sum(getattr(b.frame, m.value).size for m in b.frame.modalities) <= 3
