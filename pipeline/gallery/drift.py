@@ -65,13 +65,8 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     ready = [st for st in states if st.window is not None and st.anchor is not None and st.window.frames > 0]
     if not ready:
         return []
-    table = VisitTable()
-    rows = [table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end) for st in ready]
-    fused = fused_llr([st.window.summary() for st in ready], table, gallery.calibration)
     cut = []
-    for t, (st, row) in enumerate(zip(ready, rows)):
-        llr = float(fused[t, row])
-        contrary = np.isfinite(llr) and llr < -c.cut_margin
+    for st, contrary in zip(ready, _contrary(gallery, ready, [st.window for st in ready])):
         if contrary:
             if st.since_contrary is None:
                 st.since_contrary = st.window  # keeps accumulating: the possible new person's evidence
@@ -85,12 +80,14 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     return cut
 
 
-def _contrary(gallery: "Gallery", st: "_Track", part: TrackEvidence) -> bool:
-    """Whether ``part`` of decided track ``st`` contradicts its anchor (fused LLR below ``-cut_margin``)."""
+def _contrary(gallery: "Gallery", states: list["_Track"], parts: list[TrackEvidence]) -> list[bool]:
+    """Whether each ``parts[i]`` of decided track ``states[i]`` contradicts that track's anchor: its fused
+    LLR against the anchor is below ``-cut_margin``."""
     table = VisitTable()
-    row = table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end)
-    llr = float(fused_llr([part.summary()], table, gallery.calibration)[0, row])
-    return np.isfinite(llr) and llr < -gallery.config.cut_margin
+    rows = [table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end) for st in states]
+    fused = fused_llr([p.summary() for p in parts], table, gallery.calibration)
+    llr = fused[np.arange(len(rows)), rows]
+    return list(np.isfinite(llr) & (llr < -gallery.config.cut_margin))
 
 
 def tail(gallery: "Gallery", tid: int, st: "_Track", timestamp: float) -> bool:
@@ -105,7 +102,7 @@ def tail(gallery: "Gallery", tid: int, st: "_Track", timestamp: float) -> bool:
 
     part = st.since_contrary if st.since_contrary is not None else st.window
     if part is None or st.anchor is None or part.frames < gallery.config.min_frames or \
-            not _contrary(gallery, st, part):
+            not _contrary(gallery, [st], [part])[0]:
         return False
     start_s = part.first_seen
     gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
