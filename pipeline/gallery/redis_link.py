@@ -13,7 +13,9 @@ the gallery's records are state-based, so a repeat is harmless.
 A server that comes back *without* its data (a new ``run_id``: restarted without persistence) is
 detected at reconnection: :attr:`RedisLink.resync` is set (the gallery republishes its own state), the
 read position goes back to the start of the stream and the id counter is raised to at least the
-largest id the worker knows (:attr:`RedisLink.min_counter`), so names are never handed out twice.
+largest id the worker knows (:attr:`RedisLink.min_counter`) or last read from the counter (read every
+second: :attr:`RedisLink.counter_seen`, which covers the numbers other workers reserved for outages, even
+ones this worker never saw used), so names are never handed out twice.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 RAISE_COUNTER = "local c = tonumber(redis.call('GET', KEYS[1]) or '0') " \
                 "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 0"
+
+
+def _entry_id(text: str) -> tuple[int, int]:
+    """A stream entry id ``ms-seq`` as a comparable pair (``"0"`` is ``(0, 0)``)."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class SharedGalleryError(ValueError):
@@ -94,6 +102,10 @@ class RedisLink:
         dropped); the gallery clears it."""
         self.min_counter = 0
         """The largest identity number the worker knows (set by the gallery)."""
+        self.counter_seen = 0
+        """The id counter as last read (every second): numbers other workers reserved up to then, which a
+        restarted server must not hand out again."""
+        self._counter_read = -1e9
         self.last_id = "0"
         self.connected = False
         self._run_id: str | None = None
@@ -143,6 +155,28 @@ class RedisLink:
         lag = 0.0 if self.connected and not self._out else time.monotonic() - self._synced_at
         return lag, self.buffered
 
+    def read_to_end(self, timeout: float = 2.0) -> bool:
+        """Waits up to ``timeout`` s until everything the mutation stream held at the call has been read (it is
+        then in :meth:`received`); False when Redis is unreachable or the time ran out."""
+        end = time.monotonic() + timeout
+
+        def last_entry(client):
+            try:
+                return client.xinfo_stream(self.stream)["last-generated-id"]
+            except self._redis.ResponseError:  # no such stream yet: nothing to read
+                return b"0-0"
+
+        last = self.call(last_entry)
+        if last is None:
+            return False
+        target = _entry_id(last.decode() if isinstance(last, bytes) else str(last))
+        self._wake.set()
+        while _entry_id(self.last_id) < target:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.005)
+        return True
+
     def flush(self, timeout: float = 2.0) -> bool:
         """Waits up to ``timeout`` s for the buffer to be sent; True when it was."""
         end = time.monotonic() + timeout
@@ -168,8 +202,9 @@ class RedisLink:
         if self._run_id is not None and run_id != self._run_id:  # the server came back without its data
             self.last_id, self.resync = "0", True
         self._run_id = run_id
-        if self.min_counter:
-            self.client.eval(RAISE_COUNTER, 1, self.counter, int(self.min_counter))
+        floor = max(self.min_counter, self.counter_seen)
+        if floor:
+            self.client.eval(RAISE_COUNTER, 1, self.counter, int(floor))
             self.round_trips += 1
         self.connected = True
 
@@ -189,6 +224,11 @@ class RedisLink:
             try:
                 self._send()
                 self._read()
+                if time.monotonic() - self._counter_read >= 1.0:  # numbers others reserved: kept over a restart
+                    self._counter_read = time.monotonic()
+                    value = self.client.get(self.counter)
+                    self.round_trips += 1
+                    self.counter_seen = max(self.counter_seen, int(value or 0))
                 if not self._out:
                     self._synced_at = time.monotonic()
             except errors:
@@ -216,11 +256,12 @@ class RedisLink:
         self.round_trips += 1
         for _, entries in reply or []:
             for entry_id, fields in entries:
-                self.last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
                 w = fields.get("w", b"")
                 if (w.decode() if isinstance(w, bytes) else w) != self.me:
-                    self._in.append((self.last_id, fields))
+                    self._in.append((entry_id, fields))
+                self.last_id = entry_id  # after the entry is queued: read_to_end relies on it
 
 
 __all__ = ["RedisLink", "SharedGalleryError", "parse_url"]

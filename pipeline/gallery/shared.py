@@ -162,11 +162,22 @@ class SharedGallery(Gallery):
         return out
 
     def finish(self, timestamp: float) -> dict[int, str]:
-        """:meth:`Gallery.finish`, then publishes everything pending and waits (2 s at most) for it to be sent."""
+        """:meth:`Gallery.finish`, then publishes everything pending, waits (2 s at most) for it to be sent and
+        catches up with the other workers (:meth:`catch_up`, 1 s at most)."""
         out = super().finish(timestamp)
         self._publish(super().drain_mutations(True), timestamp)
         self.link.flush(2.0)
+        self.catch_up(1.0)
         return out
+
+    def catch_up(self, timeout: float = 2.0) -> bool:
+        """Applies every change the other workers had published when called, waiting up to ``timeout`` s for
+        it to be read (what arrived is applied either way). Returns False when Redis is unreachable or the
+        time ran out. :meth:`finish` calls it, so the replica a worker saves at its end holds what the others
+        published until then."""
+        done = self.link.read_to_end(timeout)
+        self._sync_in()
+        return done
 
     def drain_mutations(self, everything: bool = False) -> list[Mutation]:
         """The local records since the last call (for a local journal); also publishes them."""

@@ -1,5 +1,6 @@
 """Two real reid-stream workers, one camera of a recorded site each, sharing a gallery on a real redis-server
-that is stopped for 10 s in the middle of the run: both finish, nothing announced is lost, both end in step."""
+that is stopped for 10 s in the middle of the run: both finish, nothing announced is lost, and the worker that
+stops last holds exactly what Redis holds (the one that stops first cannot know what the other decides after it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reidstream.pipeline.gallery import load_gallery
+from reidstream.pipeline.gallery.shared import SharedGallery
 
 from ..conftest import REDIS, SITE_SECONDS as SECONDS, RedisServer
 
@@ -22,23 +24,42 @@ def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _wait_for_line(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if path.is_file() and text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path}: no {text!r} within {timeout} s (exit code {proc.poll()})")
+
+
 def test_workers_keep_going_through_a_ten_second_redis_outage_and_converge(small_site, tmp_path):
     site = small_site
     server = RedisServer()
     server.start()
-    workers = {}
+    workers, logs = {}, {}
     try:
-        for cam in ("room", "corridor"):
-            workers[cam] = subprocess.Popen(
-                [shutil.which("reid-stream"), "--replay", str(site), "--site-camera", cam, "--gallery", server.url,
-                 "--output", str(tmp_path / cam), "source.realtime=true"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(7)
+        # corridor first, room once corridor's gallery is up: room (starting later) is the one that stops last
+        for cam in ("corridor", "room"):
+            logs[cam] = tmp_path / f"{cam}.stderr"
+            with open(logs[cam], "w") as err:
+                workers[cam] = subprocess.Popen(
+                    [shutil.which("reid-stream"), "--replay", str(site), "--site-camera", cam, "--gallery",
+                     server.url, "--output", str(tmp_path / cam), "source.realtime=true"],
+                    stdout=subprocess.DEVNULL, stderr=err, text=True)
+            _wait_for_line(logs[cam], "gallery shared through", workers[cam])
+        time.sleep(4)
         server.stop()           # Redis goes away for 10 s
         time.sleep(10)
         assert all(p.poll() is None for p in workers.values()), "a worker stopped while Redis was away"
         server.start()          # comes back empty, on the same port
-        out = {cam: p.communicate(timeout=180) for cam, p in workers.items()}
+        for p in workers.values():
+            p.wait(timeout=180)
+        check = SharedGallery(server.url, worker="check")  # a replica of what Redis holds once both stopped
+        assert check.catch_up(10.0)
+        shared = set(check.identities())
+        merges = [f for _, f in check.link.client.xrange("reid:events") if f[b"kind"] == b"merge"]
+        check.link.close(0.5)
     finally:
         for p in workers.values():
             if p.poll() is None:
@@ -46,18 +67,19 @@ def test_workers_keep_going_through_a_ten_second_redis_outage_and_converge(small
         if server.proc.poll() is None:
             server.stop()
     for cam, p in workers.items():
-        assert p.returncode == 0, out[cam][1][-3000:]
+        assert p.returncode == 0, logs[cam].read_text()[-3000:]
         summary = json.loads((tmp_path / cam / "summary.json").read_text())
         assert summary["frames_processed"] == SECONDS * 15  # no frame lost to the outage
     galleries = {cam: set(load_gallery(tmp_path / cam / "gallery.npz").identities()) for cam in workers}
-    assert galleries["room"] == galleries["corridor"] and galleries["room"]  # both replicas caught up
-    announced, gone = set(), set()
+    announced, gone = set(), {f[b"from"].decode() for f in merges}
     for cam in workers:
         for e in _events(tmp_path / cam / "events.jsonl"):
             if e["kind"] == "new":
                 announced.add(e["identity"])
             elif e["kind"] == "expired":
                 gone.add(e["identity"])
-    assert announced and announced - gone <= galleries["room"]  # every identity announced is still there
+    assert shared and galleries["room"] == shared  # the last to stop caught up with everything
+    assert galleries["corridor"] <= shared | gone  # the first holds nothing the site lost (only what came later)
+    assert announced and announced - gone <= shared  # every identity announced is still there
     news = [e["identity"] for cam in workers for e in _events(tmp_path / cam / "events.jsonl") if e["kind"] == "new"]
     assert len(news) == len(set(news))  # no name handed out twice, by either worker

@@ -145,6 +145,31 @@ def test_losing_redis_buffers_reconnects_and_converges(workers, people, server):
     assert a.identity_of(4) not in names
 
 
+def test_a_restarted_server_never_reissues_a_number_another_worker_reserved(workers, people, server):
+    a, b = workers("cam-a"), workers("cam-b")  # a reserved id-0001..16 at start, b id-0017..32
+    time.sleep(1.5)  # a's link reads the counter (once a second): it knows b's reservation
+    server.stop()
+    run([(b, [(1, people[0])])], 0.0, 1.0)  # b names a person from its reserve while Redis is away
+    taken = b.identity_of(1)
+    assert taken == "id-0017"
+    b.link.close(0.1)  # b stays away: a reconnects alone to the restarted, empty server
+    server.start()
+    end = time.monotonic() + 10
+    while not a.link.connected and time.monotonic() < end:
+        run([(a, [])], 1.0, 1.1)
+    run([(a, [(2, people[1])])], 2.0, 3.0)
+    assert a.identity_of(2) and int(a.identity_of(2)[3:]) > 32  # not b's id-0017, nor any of b's reserve
+
+
+def test_a_finishing_worker_catches_up_with_the_others_first(workers, people):
+    a, b = workers("cam-a"), workers("cam-b")
+    run([(a, [(1, people[0])])], 0.0, 1.0)
+    name = a.identity_of(1)
+    assert name and name not in b.identities()  # b has not called match since: nothing applied yet
+    b.finish(1.0)
+    assert name in b.identities()  # the replica b saves at its end holds what a published before it
+
+
 def test_bad_url_names_the_key():
     with pytest.raises(SharedGalleryError, match="gallery.url"):
         SharedGallery("http://127.0.0.1:6379", calibration())
