@@ -291,10 +291,12 @@ class Gallery:
                     st.modality = obs.modality
         return present
 
-    def _scores(self, states: Sequence[_Track], exclude_own: bool = True, explain: bool = False) -> tuple:
+    def _scores(self, states: Sequence[_Track], exclude_own: bool = True, explain: bool = False,
+                summaries: list | None = None) -> tuple:
         """Fused LLR of tracks against identities (``Q x slots``), co-visible identities excluded: ``(score,
-        fused, summaries)``, and with ``explain`` also ``(summaries, topology prior or None)`` for :meth:`_explain`."""
-        summaries = [st.evidence.summary() for st in states]
+        fused, summaries)``, and with ``explain`` also ``(summaries, topology prior or None)`` for :meth:`_explain`.
+        ``summaries``: the evidence scored (default: each track's whole evidence)."""
+        summaries = [st.evidence.summary() for st in states] if summaries is None else summaries
         fused = fused_llr(summaries, self.visits, self.calibration)
         prior = None
         v = self.visits
@@ -376,13 +378,15 @@ class Gallery:
                 why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
             explaining.keep_explanation(self, st, *why)
 
-    def _last_check(self, st: _Track, timestamp: float) -> None:
-        """A track that founded its identity has ended: with all its evidence, it joins another identity that
-        now scores ``switch_margin`` above the threshold (its own, left empty, is merged away). A track
-        decided on a poor first second (a return in the dark) is thus not left as a second identity."""
+    def _last_check(self, st: _Track, timestamp: float, summary=None) -> None:
+        """A track that founded its identity has ended: with all its evidence (``summary``: the part of it that
+        stays in its visit, when a tail was cut off), it joins another identity that now scores
+        ``switch_margin`` above the threshold (its own, left empty, is merged away). A track decided on a poor
+        first second (a return in the dark) is thus not left as a second identity."""
         if st.slot is None or len(self.visits.rows_of(st.slot)) != 1:
             return
-        score, fused, _, parts = self._scores([st], explain=True)
+        score, fused, _, parts = self._scores([st], explain=True,
+                                              summaries=None if summary is None else [summary])
         others = score[0].copy()
         others[st.slot] = -np.inf
         if not len(others):
@@ -444,10 +448,9 @@ class Gallery:
                         self._decide([st], timestamp, ended=True)
                     self.last_resolved[tid] = "" if st.slot is None else self._names[st.slot]
                 else:
-                    if c.cut_after > 0:
-                        drift.tail(self, tid, st, timestamp)
-                    if st.new:
-                        self._last_check(st, timestamp)
+                    cut_off = c.cut_after > 0 and drift.tail(self, tid, st, timestamp)
+                    if st.new:  # a cut-off tail is another person's: the check scores what is left
+                        self._last_check(st, timestamp, st.anchor if cut_off else None)
                 self._ended(st)
                 del self._tracks[tid]
         self.last_expired += self.expire(timestamp)

@@ -195,6 +195,18 @@ def test_a_track_that_jumps_to_someone_else_before_it_ends_loses_that_tail(peopl
     assert _ended_run(g, [[(3, people[0])]] * 20 + [[(3, people[1])]] * 6 + [[]] * 25, t0=10.0) == []
 
 
+def test_a_founding_track_whose_tail_was_someone_else_is_checked_without_that_tail(people, make_gallery):
+    """Track 3 founds an identity for person 5 on its first 0.4 s, then follows person 1 (id-0002) to its end
+    (its whole evidence is then mostly person 1's): the tail is cut off and joins id-0002, and person 5 keeps
+    the identity it founded (the last check scores what is left of the track; id-0002, now seen at the same
+    time through the tail, is out of its reach as well)."""
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2, pending_s=0.3)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    cuts = _ended_run(g, [[(3, people[5])]] * 4 + [[(3, people[1])]] * 8 + [[]] * 25, t0=10.0)
+    assert [(t, identity) for _, t, _, identity in cuts] == [(3, "id-0002")]
+    assert len(g) == 3 and g.visits_of("id-0002") == 2  # person 5 keeps the identity it founded
+
+
 def test_one_contrary_window_does_not_cut(people, make_gallery, unit):
     g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
     frames = [[(1, people[0])]] * 20 + [[(1, people[1])]] * 5 + [[(1, people[0])]] * 20  # half a second of B
