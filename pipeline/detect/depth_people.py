@@ -19,13 +19,21 @@ weights and works in the dark:
 3. Keep points ``floor_margin`` .. ``max_height`` above the floor and within
    ``max_range``. Floor-grid cells whose points run on from just below
    ``max_height`` to above it are static structure (walls, tall furniture;
-   a ceiling has nothing just below it) and are dropped.
+   a ceiling has nothing just below it) and are dropped. So are points on the
+   *background* (:mod:`~reidstream.pipeline.detect.background`): cells near
+   structure, within the reach of its depth-noise smear, that held points in
+   ``background_share`` of recent frames (time constant ``background_s``)
+   while no one was detected there, the band a wall smears towards the camera
+   at range, which people standing before it would otherwise merge with.
 4. Occupancy grid of ``cell`` metres on the floor, dilated by one cell,
    connected components (8-neighbourhood): the clusters.
 5. Heads: local maxima of the per-cell top height (within 0.2 m) that rise
    ``head_prominence`` above everything 0.3-0.45 m around them (structure
    counts as ``max_height``), with 5+ points within 0.15 m, and not cut by the
-   image's upper border. A compact cluster is one person if it has a head or
+   image's upper border. Where the depth-noise smear (``2 * depth_noise * z^2``)
+   reaches halfway to that ring (beyond about 5 m), the ring is stretched
+   along the line of sight by the smear and taken without structure and
+   background: a head's own points spread that far. A compact cluster is one person if it has a head or
    stands clear (0.3 m) of structure, so the remnants of a wall are not people.
    A cluster wider than ``max_width`` (across the line of sight; along it,
    plus the depth-noise smear ``4 * depth_noise * z^2``) is split by its heads,
@@ -40,8 +48,10 @@ weights and works in the dark:
 
 Limitations: a person within ~0.3 m of a wall or tall furniture is found only
 if the head stands out; people touching each other with heads closer than
-~0.3 m merge into one box; NIR-absorbing clothes or hair leave holes in the
-depth and can hide a person at range.
+~0.3 m merge into one box (at 7-8 m, where the smear is 0.3 m, two people
+side by side often do); NIR-absorbing clothes or hair leave holes in the
+depth and can hide a person at range. The background assumes a static
+camera: on a moving one set ``background_s`` to 0.
 
 Every stage is vectorised numpy/OpenCV over the subsampled points (~19k at
 640 x 480 with ``step`` 4; about 4-6 ms per frame on one core, the floor search every
@@ -57,6 +67,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from reidstream.pipeline.body.floor import FloorEstimator, FloorPlane
+from reidstream.pipeline.detect.background import FloorBackground
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.crops import boxes_in, intrinsics_of, reference_modality
 from reidstream.pipeline.types import DepthUnit, Detections, Frame, Intrinsics, Modality
@@ -114,6 +125,11 @@ class DepthPeopleConfig(ConfigModel):
     """Weight of each frame's refit in the cached plane (0 = never refine)."""
     seed: int = 0
     """Seed of the RANSAC sampling."""
+    background_s: float = Field(5.0, ge=0.0)
+    """Time constant (s) of the floor cells' background occupancy (0: no background model; set 0 on a moving
+    camera)."""
+    background_share: float = Field(0.2, gt=0.0, le=1.0)
+    """Share of recent frames a cell must hold points in, no one being detected there, to be background."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "DepthPeopleConfig":
@@ -176,7 +192,8 @@ class DepthPeopleDetector:
                  mount_tolerance: float = 0.15, mount_tolerance_deg: float = 3.0, min_camera_height: float = 0.3,
                  max_camera_height: float = 4.0, floor_retest_every: int = 15,
                  max_floor_angle_deg: float = 60.0, floor_range: float = 6.0, floor_tolerance: float = 0.05,
-                 floor_smoothing: float = 0.2, seed: int = 0) -> None:
+                 floor_smoothing: float = 0.2, seed: int = 0, background_s: float = 5.0,
+                 background_share: float = 0.2) -> None:
         opt = (lambda v: None if v is None else float(v))
         self.config = DepthPeopleConfig(
             step=int(step), cell=float(cell), min_height=float(min_height), max_height=float(max_height),
@@ -187,7 +204,8 @@ class DepthPeopleDetector:
             min_camera_height=float(min_camera_height), max_camera_height=float(max_camera_height),
             floor_retest_every=int(floor_retest_every),
             max_floor_angle_deg=float(max_floor_angle_deg), floor_range=float(floor_range),
-            floor_tolerance=float(floor_tolerance), floor_smoothing=float(floor_smoothing), seed=int(seed))
+            floor_tolerance=float(floor_tolerance), floor_smoothing=float(floor_smoothing), seed=int(seed),
+            background_s=float(background_s), background_share=float(background_share))
         c = self.config
         self.floor_estimator = FloorEstimator(
             mount_height=c.mount_height, tilt_deg=c.tilt_deg, max_floor_angle_deg=c.max_floor_angle_deg,
@@ -196,6 +214,7 @@ class DepthPeopleDetector:
             mount_tolerance=c.mount_tolerance, mount_tolerance_deg=c.mount_tolerance_deg,
             retest_every=c.floor_retest_every, seed=c.seed)
         self._rays: tuple | None = None
+        self.background = FloorBackground(c.cell, c.max_range, c.background_s, c.background_share)
 
     @classmethod
     def from_config(cls, cfg: DepthPeopleConfig) -> "DepthPeopleDetector":
@@ -208,8 +227,9 @@ class DepthPeopleDetector:
         return self.floor_estimator.floor
 
     def reset(self) -> None:
-        """Forgets the cached floor plane (a new camera or scene)."""
+        """Forgets the cached floor plane and the background (a new camera or scene)."""
         self.floor_estimator.reset()
+        self.background.reset()
 
     # ------------------------------------------------------------------ points
     def _points(self, frame: Frame, k: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,8 +309,17 @@ class DepthPeopleDetector:
         top = top.reshape(shape)
         body &= near & (cells >= 0)
         body[body] = ~structure[cells[body]]
+        # What the background learns from: points near structure, within the reach of its depth-noise smear
+        # (a crowd elsewhere is never learned).
+        gap = cv2.distanceTransform((structure.reshape(shape) == 0).astype(np.uint8), cv2.DIST_L2, 3).ravel()
+        occupied = np.flatnonzero(body)
+        z_occ = pts[occupied, 2]
+        occupied = occupied[gap[cells[occupied]] * c.cell <= 0.3 + 2.0 * c.depth_noise * z_occ * z_occ]
+        bg_cells = self.background.cells(fa, fb, plane, frame.timestamp)
+        body[occupied[self.background.mask[bg_cells[occupied]]]] = False
         sel = np.flatnonzero(body)
         if sel.size < c.min_points:
+            self.background.update(bg_cells[occupied], np.empty((0, 2)))
             return empty
         cells, hgt_s = cells[sel], hgt[sel]
         counts = np.bincount(cells, minlength=size).reshape(shape)
@@ -300,13 +329,21 @@ class DepthPeopleDetector:
         # A top cut by the image's upper border is no head (a wall running out of view has a flat top there).
         cut = np.bincount(cells, weights=rows[sel] < 2, minlength=size).reshape(shape) > 0
         cut = cv2.dilate(cut.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        heads = self._heads(top, np.where(cut, 0, counts))
+        free = np.zeros(size, np.float32)  # without structure and background: the ring of a head at range
+        np.maximum.at(free, cells, hgt_s)
+        heads = self._heads(top, np.where(cut, 0, counts), a0, b0, free.reshape(shape))
         labels = self._split_heads(labels, n_lab, cells, fa[sel], fb[sel], pts[sel, 2], heads, by_structure)
-        return self._clusters(frame, k, labels, sel, idx, w, pts, hgt_s, fa[sel], fb[sel], plane, e1, e2)
+        found, feet = self._clusters(frame, k, labels, sel, idx, w, pts, hgt_s, fa[sel], fb[sel], plane, e1, e2)
+        self.background.update(bg_cells[occupied], feet)
+        return found
 
-    def _heads(self, top: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    def _heads(self, top: np.ndarray, counts: np.ndarray, a0: float, b0: float, free: np.ndarray) -> np.ndarray:
         """Head cells: local maxima of the top height, ``head_prominence`` above the ring 0.3-0.45 m out,
-        with at least 5 points within 0.15 m (a stray point is no head)."""
+        with at least 5 points within 0.15 m (a stray point is no head). Along the line of sight the ring is
+        pushed out by the depth-noise smear (``2 * depth_noise * z^2``): at range a head's own points spread
+        that far towards and away from the camera (grid origin ``a0``, ``b0``: the camera is at ``-a0, -b0``);
+        that ring is taken from ``free``, the top heights without structure and background, since at range it
+        reaches the wall a person stands before (a wall's remnants are background by then)."""
         c = self.config
         rs = int(round(0.15 / c.cell))
         occupied = cv2.boxFilter(counts.astype(np.float32), -1, (2 * rs + 1, 2 * rs + 1), normalize=False) >= 5
@@ -316,8 +353,29 @@ class DepthPeopleDetector:
         dist = np.hypot(yy, xx)
         ring = cv2.dilate(top, ((dist >= r_in) & (dist <= r_out)).astype(np.uint8))
         peak = cv2.dilate(top, (dist <= r_peak).astype(np.uint8))
-        return ((counts > 0) & occupied & (top >= peak) & (top >= c.min_height) & (top <= c.max_height)
-                & (top - ring >= c.head_prominence))
+        cand = (counts > 0) & occupied & (top >= peak) & (top >= c.min_height) & (top <= c.max_height)
+        ci, cj = np.nonzero(cand)
+        ca, cb = a0 + (ci + 0.5) * c.cell, b0 + (cj + 0.5) * c.cell
+        rng = np.hypot(ca, cb)
+        smear = 2.0 * c.depth_noise * rng ** 2 / c.cell  # cells
+        far = smear > 0.5 * r_in  # where the smear reaches halfway to the ring (about 5 m)
+        prominent = top[ci, cj] - ring[ci, cj] >= c.head_prominence
+        if far.any():  # elliptic ring, stretched along the line of sight by the smear
+            fi, fj, sm = ci[far], cj[far], smear[far]
+            ua, ub = ca[far] / np.maximum(rng[far], 1e-6), cb[far] / np.maximum(rng[far], 1e-6)
+            reach = int(math.ceil(r_out + sm.max()))
+            oy, ox = (v.ravel() for v in np.mgrid[-reach:reach + 1, -reach:reach + 1])
+            along = oy[None] * ua[:, None] + ox[None] * ub[:, None]
+            across = ox[None] * ua[:, None] - oy[None] * ub[:, None]
+            e_in = (along / (r_in + sm[:, None])) ** 2 + (across / r_in) ** 2
+            e_out = (along / (r_out + sm[:, None])) ** 2 + (across / r_out) ** 2
+            ii, jj = fi[:, None] + oy[None], fj[:, None] + ox[None]
+            valid = (e_in >= 1) & (e_out <= 1) & (ii >= 0) & (ii < top.shape[0]) & (jj >= 0) & (jj < top.shape[1])
+            around = np.where(valid, free[ii.clip(0, top.shape[0] - 1), jj.clip(0, top.shape[1] - 1)], 0.0)
+            prominent[far] = top[fi, fj] - around.max(axis=1) >= c.head_prominence
+        heads = np.zeros_like(cand)
+        heads[ci[prominent], cj[prominent]] = True
+        return heads
 
     def _split_heads(self, labels: np.ndarray, n_lab: int, cells: np.ndarray, fa: np.ndarray, fb: np.ndarray,
                      z: np.ndarray, heads: np.ndarray, by_structure: np.ndarray) -> np.ndarray:
@@ -371,13 +429,15 @@ class DepthPeopleDetector:
 
     def _clusters(self, frame: Frame, k: Intrinsics, labels: np.ndarray, sel: np.ndarray, idx: np.ndarray, w: int,
                   pts: np.ndarray, hgt: np.ndarray, fa: np.ndarray, fb: np.ndarray, plane: FloorPlane,
-                  e1: np.ndarray, e2: np.ndarray) -> Detections:
-        """Boxes and scores of the clusters that look like people."""
+                  e1: np.ndarray, e2: np.ndarray) -> tuple[Detections, np.ndarray]:
+        """Boxes and scores of the clusters that look like people, and their footprint centres on the floor
+        (``K x 2``, floor-grid coordinates)."""
         c, s = self.config, self.config.step
         empty = Detections.empty(Modality.DEPTH, frame.index)
         ok = labels > 0
+        none = np.empty((0, 2))
         if not ok.any():
-            return empty
+            return empty, none
         uniq, lab = np.unique(labels[ok], return_inverse=True)
         m = uniq.size
         pix = idx[sel[ok]]
@@ -406,7 +466,7 @@ class DepthPeopleDetector:
         keep = ((top >= c.min_height) & (top <= c.max_height) & (count >= c.min_points) & (score >= c.min_score)
                 & (whi - wlo <= c.max_width))
         if not keep.any():
-            return empty
+            return empty, none
         # Where the footprint meets the floor (its centre), in the image: the bottom of the amodal box.
         foot = ca[:, None] * e1 + cb[:, None] * e2 - plane.offset * plane.normal.astype(np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -417,7 +477,8 @@ class DepthPeopleDetector:
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, hh)
         order = np.argsort(-score[keep], kind="stable")
         boxes = boxes_in(frame, boxes[order], reference_modality(frame), Modality.DEPTH)
-        return Detections(boxes, score[keep][order].astype(np.float32), None, Modality.DEPTH, frame.index)
+        return (Detections(boxes, score[keep][order].astype(np.float32), None, Modality.DEPTH, frame.index),
+                np.stack([ca[keep], cb[keep]], axis=1))
 
 
 __all__ = ["DepthPeopleConfig", "DepthPeopleDetector", "FloorPlane"]

@@ -75,8 +75,9 @@ class FloorTrackerConfig(ConfigModel):
     """How long (s) a confirmed track survives without detections, coasting on its prediction."""
     minimum_consecutive_frames: int = Field(2, ge=1)
     """Consecutive detections before a new track gets an id."""
-    track_activation_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    """Lowest score that starts a new track."""
+    track_activation_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """Lowest score that starts a new track (the depth detector scores a person whose trousers leave holes in
+    the depth 0.4-0.5: at 0.6 such a person never got a track)."""
     high_conf_det_threshold: float = Field(0.5, ge=0.0, le=1.0)
     """Score splitting the first (high) and second (low, continue-only) association stages."""
     minimum_iou_threshold: float = Field(0.2, gt=0.0, le=1.0)
