@@ -25,6 +25,9 @@ class GalleryConfig(ConfigModel):
     """A track that leaves the view while pending after less than this only joins an identity (if its evidence
     passes the threshold); it never founds a new one (its frames stay without identity). Tracks still in view
     when the stream ends are decided as they are."""
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    """Share of the frames since it started that a track must be detected in to found a new identity: a person
+    seen in flashes (at the far end of the depth range) only joins one, or stays pending for more frames."""
     max_pending_s: float = Field(3.0, ge=0.0)
     """Longest a track stays pending; then it is decided on what it has."""
     recheck_s: float = Field(1.0, gt=0.0)

@@ -13,6 +13,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
    (within ``undecided_margin``) stays pending for more evidence, at most ``max_pending_s``. A pending
    track that leaves early is decided then, but one seen for less than ``min_new_s`` only joins an identity
    it passes the threshold for: a glimpse (a fragment of a track, a passer-by at the border) never founds one.
+   Nor does a track detected in fewer than ``min_coverage`` of its frames (a person seen in flashes at the far
+   end of the depth range): it joins an identity or stays pending for more frames.
 4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
@@ -37,6 +39,7 @@ Rules of :meth:`Gallery.match` (one call per frame):
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -125,6 +128,7 @@ class Gallery:
         self._touched_rows: dict[int, float] = {}
         self._shift = 0.0  # clock shift not reported yet
         self._now = 0.0
+        self._frame_dt: dict[str | None, tuple[float, deque]] = {}  # camera -> (last frame time, recent steps)
         self._counters_sent: tuple[int, int] | None = None
         self.name_allocator = None
         """Called for the name of each new identity (a shared gallery's atomic ids); None: ``id-NNNN`` from
@@ -331,8 +335,8 @@ class Gallery:
         pairs = assign_open_set(margin, 0.0)
         for t, st in enumerate(states):
             slot = pairs.get(t)
-            if slot is None and (join_only or ended and st.evidence.last_seen - st.evidence.first_seen <
-                                 self.config.min_new_s):
+            if slot is None and (join_only or self._sparse(st) or ended and
+                                 st.evidence.last_seen - st.evidence.first_seen < self.config.min_new_s):
                 continue
             st.new = slot is None
             why = explaining.explain_row(self, t, st, score, fused, parts, slot, "new" if slot is None else "joined",
@@ -440,6 +444,10 @@ class Gallery:
             self._rebase_clock(timestamp)
         c = self.config
         self.last_expired, self.last_resolved, self.last_cut, self._now = [], {}, [], float(timestamp)
+        last, steps = self._frame_dt.get(camera, (None, deque(maxlen=15)))
+        if last is not None and timestamp > last:
+            steps.append(timestamp - last)  # the camera's frame interval (their median), for a track's coverage
+        self._frame_dt[camera] = (float(timestamp), steps)
         self.last_cut_from = {}
         for tid, st in list(self._tracks.items()):
             if timestamp - st.evidence.last_seen > c.lost_s:
@@ -517,6 +525,14 @@ class Gallery:
         v.end[v.used] += shift
         self.last_seen[: self.slots] += shift
         self._shift += shift
+
+    def _sparse(self, st: _Track) -> bool:
+        """Whether ``st`` was detected in fewer than ``min_coverage`` of the frames since it started (its
+        camera's frame interval; unknown: not sparse)."""
+        steps = self._frame_dt.get(st.camera, (None, ()))[1]
+        dt = float(np.median(steps)) if len(steps) else 0.0
+        span = st.evidence.last_seen - st.evidence.first_seen
+        return dt > 0 and st.evidence.frames < self.config.min_coverage * (span / dt + 1.0)
 
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
         """The pending tracks to decide now (rule 3): decisive for an identity, old enough and clearly new, or

@@ -207,6 +207,23 @@ def test_a_founding_track_whose_tail_was_someone_else_is_checked_without_that_ta
     assert len(g) == 3 and g.visits_of("id-0002") == 2  # person 5 keeps the identity it founded
 
 
+def test_a_track_seen_in_flashes_joins_but_never_founds_an_identity(people, make_gallery):
+    """A stranger detected in one frame of four for 3 s (at the far end of the depth range) founds nothing,
+    in view or when it ends; detected in every frame it founds one; seen in flashes, a known person still joins."""
+    g = make_gallery(pending_s=0.5, min_frames=3, min_coverage=0.5)
+    run(g, [[(1, people[0])]] * 10 + [[]] * 25)  # id-0001, then gone
+    flashes = [[(2, people[3])] if k % 4 == 0 else [] for k in range(30)] + [[]] * 25
+    out = run(g, flashes, t0=10.0)
+    assert all(m[0].pending for m in out if m) and g.identities() == ["id-0001"]
+    out = run(g, [[(3, people[0])] if k % 4 == 0 else [] for k in range(30)] + [[]] * 25, t0=20.0)
+    assert {m[0].identity for m in out[12:] if m} == {"id-0001"}  # a known person joins from flashes
+    out = run(g, [[(4, people[3])]] * 30, t0=30.0)
+    assert out[-1][0].identity == "id-0002" and g.identities() == ["id-0001", "id-0002"]
+    g = make_gallery(pending_s=0.5, min_frames=3, min_coverage=0.0)  # the rule off: flashes found one
+    run(g, flashes)
+    assert len(g.identities()) == 1
+
+
 def test_one_contrary_window_does_not_cut(people, make_gallery, unit):
     g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
     frames = [[(1, people[0])]] * 20 + [[(1, people[1])]] * 5 + [[(1, people[0])]] * 20  # half a second of B
