@@ -10,9 +10,9 @@ from reidstream.pipeline.detect.background import FloorBackground
 FLOOR = FloorPlane(np.array([0.0, -1.0, 0.0], np.float32), 2.2)
 
 
-def _frame(bg: FloorBackground, points: np.ndarray, t: float, feet=np.empty((0, 2)), plane=FLOOR) -> np.ndarray:
+def _frame(bg: FloorBackground, points: np.ndarray, t: float, feet=None, plane=FLOOR) -> np.ndarray:
     cells = bg.cells(points[:, 0], points[:, 1], plane, t)
-    bg.update(cells, feet)
+    bg.update(cells, np.empty((0, 2)) if feet is None else feet)
     return cells
 
 
