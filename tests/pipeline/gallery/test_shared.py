@@ -147,7 +147,7 @@ def test_losing_redis_buffers_reconnects_and_converges(workers, people, server):
 
 def test_a_restarted_server_never_reissues_a_number_another_worker_reserved(workers, people, server):
     a, b = workers("cam-a"), workers("cam-b")  # a reserved id-0001..16 at start, b id-0017..32
-    time.sleep(1.5)  # a's link reads the counter (once a second): it knows b's reservation
+    time.sleep(2.5)  # a's link reads the counter (once a second): it knows b's reservation
     server.stop()
     run([(b, [(1, people[0])])], 0.0, 1.0)  # b names a person from its reserve while Redis is away
     taken = b.identity_of(1)
