@@ -51,12 +51,18 @@ class FloorBackground:
         self._t: float | None = None
         self._alpha, self._frames = 0.0, 0
 
+    @property
+    def enabled(self) -> bool:
+        """Whether there is a background at all (time constant above 0)."""
+        return self.tau > 0
+
     def cells(self, fa: np.ndarray, fb: np.ndarray, plane, timestamp: float) -> np.ndarray:
         """The fixed grid cell of each point (floor coordinates ``fa``, ``fb``; ``n * n`` outside the grid),
         for a frame at ``timestamp`` whose floor is ``plane``; starts afresh when the floor moved (more than
-        1 degree or 5 cm from where this background began)."""
+        1 degree or 5 cm from where this background began). Called once per frame, before :meth:`update`:
+        it also sets that frame's learning rate."""
         outside = self.n * self.n
-        if self.tau <= 0:
+        if not self.enabled:
             return np.full(len(fa), outside, np.int64)
         normal, offset = np.asarray(plane.normal, np.float64), float(plane.offset)
         if self._plane is not None and (abs(offset - self._plane[1]) > 0.05 or
@@ -76,7 +82,7 @@ class FloorBackground:
     def update(self, cells: np.ndarray, feet: np.ndarray) -> None:
         """Learns one frame: ``cells`` of the points above the floor (from :meth:`cells`), ``feet`` the
         detected people's footprint centres (``K x 2`` floor coordinates), whose surroundings are not learned."""
-        if self.tau <= 0 or self._frames == 0:
+        if not self.enabled or self._frames == 0:
             return
         size = self.n * self.n
         seen = np.bincount(cells, minlength=size + 1)[:size] > 0

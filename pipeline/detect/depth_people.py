@@ -27,14 +27,16 @@ weights and works in the dark:
    at range, which people standing before it would otherwise merge with.
 4. Occupancy grid of ``cell`` metres on the floor, dilated by one cell,
    connected components (8-neighbourhood): the clusters.
-5. Heads (:mod:`~reidstream.pipeline.detect.heads`): local maxima of the per-cell top height (within 0.2 m) that rise
-   ``head_prominence`` above everything 0.3-0.45 m around them (structure
+5. Heads (:mod:`~reidstream.pipeline.detect.heads`): local maxima of the
+   per-cell top height (within 0.2 m) that rise ``head_prominence`` above
+   everything 0.3-0.45 m around them (structure
    counts as ``max_height``), with 5+ points within 0.15 m, and not cut by the
    image's upper border. Where the depth-noise smear (``2 * depth_noise * z^2``)
    reaches halfway to that ring (beyond about 5 m), the ring is stretched
    along the line of sight by the smear and taken without structure and
-   background: a head's own points spread that far. A compact cluster is one person if it has a head or
-   stands clear (0.3 m) of structure, so the remnants of a wall are not people.
+   background: a head's own points spread that far. A compact cluster is one
+   person if it has a head or stands clear (0.3 m) of structure, so the
+   remnants of a wall are not people.
    A cluster wider than ``max_width`` (across the line of sight; along it,
    plus the depth-noise smear ``4 * depth_noise * z^2``) is split by its heads,
    each point going to the nearest one; without heads it is dropped.
@@ -67,10 +69,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from reidstream.pipeline.body.floor import FloorEstimator, FloorPlane
-from reidstream.pipeline.detect.background import FloorBackground
-from reidstream.pipeline.detect.heads import find_heads, split_by_heads
 from reidstream.pipeline.config import ConfigModel
 from reidstream.pipeline.crops import boxes_in, intrinsics_of, reference_modality
+from reidstream.pipeline.detect.background import FloorBackground
+from reidstream.pipeline.detect.heads import find_heads, split_by_heads
 from reidstream.pipeline.types import DepthUnit, Detections, Frame, Intrinsics, Modality
 
 _PERSON_W, _PERSON_H = 0.5, 1.7  # metres, for the expected point count of a whole person
@@ -312,10 +314,13 @@ class DepthPeopleDetector:
         body[body] = ~structure[cells[body]]
         # What the background learns from: points near structure, within the reach of its depth-noise smear
         # (a crowd elsewhere is never learned).
-        gap = cv2.distanceTransform((structure.reshape(shape) == 0).astype(np.uint8), cv2.DIST_L2, 3).ravel()
         occupied = np.flatnonzero(body)
-        z_occ = pts[occupied, 2]
-        occupied = occupied[gap[cells[occupied]] * c.cell <= 0.3 + 2.0 * c.depth_noise * z_occ * z_occ]
+        if self.background.enabled:
+            gap = cv2.distanceTransform((structure.reshape(shape) == 0).astype(np.uint8), cv2.DIST_L2, 3).ravel()
+            z_occ = pts[occupied, 2]
+            occupied = occupied[gap[cells[occupied]] * c.cell <= 0.3 + 2.0 * c.depth_noise * z_occ * z_occ]
+        else:
+            occupied = occupied[:0]
         bg_cells = self.background.cells(fa, fb, plane, frame.timestamp)
         body[occupied[self.background.mask[bg_cells[occupied]]]] = False
         sel = np.flatnonzero(body)

@@ -54,6 +54,7 @@ def find_heads(c: DepthPeopleConfig, top: np.ndarray, counts: np.ndarray, a0: fl
     heads[ci[prominent], cj[prominent]] = True
     return heads
 
+
 def split_by_heads(c: DepthPeopleConfig, labels: np.ndarray, n_lab: int, cells: np.ndarray, fa: np.ndarray,
                    fb: np.ndarray, z: np.ndarray, heads: np.ndarray, by_structure: np.ndarray) -> np.ndarray:
     """Point labels (0: dropped). A compact cluster is one person, if it has a head or stands clear of

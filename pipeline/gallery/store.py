@@ -32,8 +32,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
 6. A track unseen for ``lost_s`` ends; a last part that contradicts the rest of it is cut off and decided
    on its own (:func:`.drift.tail`); a track that founded its identity joins another one that its whole
    evidence now puts ``switch_margin`` above the threshold (:meth:`Gallery._last_check`); its visit stays
-   for the identity's lifetime (at most ``max_visits_per_identity``, the oldest dropped first). Past ``max_identities`` the least recently
-   seen unpinned identities are evicted.
+   for the identity's lifetime (at most ``max_visits_per_identity``, the oldest dropped first). Past
+   ``max_identities`` the least recently seen unpinned identities are evicted.
 """
 
 from __future__ import annotations

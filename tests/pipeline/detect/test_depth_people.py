@@ -66,8 +66,8 @@ def test_finds_people_in_view(sim_config, seed, people):
 
 def test_people_before_the_back_wall_are_found_once_its_noise_is_background(sim_config):
     """At 7-8 m, 0.5-1.5 m before the room's back wall (8.5 m), depth noise (about 0.15 m) smears the wall's
-    points into a band the people merge with. The background model learns that band and the head test
-    allows for the smear: recall there rises clearly, without false detections."""
+    points into a band the people merge with. With the background model learning that band, recall there
+    rises clearly over the same detector without it (``background_s=0``), without false detections."""
     def run(**settings):
         world = SimWorld.from_config(sim_config(seed=5, modalities=["depth"],
                                                 crowd={"people": 2, "min_distance": 7.0, "max_distance": 8.0}))
