@@ -1,0 +1,40 @@
+"""The detector-recall command on a real simulated recording: what it counts, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reidstream.pipeline.detect.depth_people import DepthPeopleConfig
+from reidstream.pipeline.eval.detector import box_iou, evaluate, main
+
+
+def test_box_iou_of_known_boxes():
+    a = np.array([[0, 0, 10, 10]], float)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], float)
+    assert np.allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]])
+
+
+def test_every_ground_truth_box_is_counted_and_near_people_are_found(make_sim_recording, capsys):
+    rec = make_sim_recording(40, 3, 3)
+    boxes = sum(len(json.loads(line)["annotations"]) for line in (rec / "frames.jsonl").read_text().splitlines())
+    r = evaluate(str(rec), DepthPeopleConfig())
+    found, total = r.recall()
+    assert total == boxes and 0 < found <= total and 0 <= r.false <= r.detections
+    near_found, near = r.recall(0.0, 5.0)
+    assert near and near_found / near >= 0.6, f"{near_found}/{near} people below 5 m found"
+    assert main([str(rec)]) == 0  # the command prints the same count
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["all", str(found), "/", str(total)]
+    off = evaluate(str(rec), DepthPeopleConfig(background_s=0.0))  # settings reach the detector
+    assert main([str(rec), "background_s=0"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["all", str(off.recall()[0]), "/", str(total)]
+
+
+@pytest.mark.parametrize("argv, message", [(["{rec}", "bogus=1"], "bogus"), (["{missing}"], "recording.json")])
+def test_bad_input_is_a_clear_error(make_sim_recording, tmp_path, capsys, argv, message):
+    rec = make_sim_recording(3, 0, 1)
+    argv = [a.format(rec=rec, missing=tmp_path / "none") for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
