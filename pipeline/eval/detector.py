@@ -21,18 +21,10 @@ from reidstream.pipeline.config import load_config, parse_args_with_overrides
 from reidstream.pipeline.detect.depth_people import DepthPeopleConfig, DepthPeopleDetector
 from reidstream.pipeline.sources.base import SourceError
 from reidstream.pipeline.sources.recording import RecordingSource
+from reidstream.pipeline.track.motion import box_iou
 
 BANDS = ((0.0, 5.0), (5.0, 7.0), (7.0, 8.0), (8.0, 100.0))
 """Distance bands (m) reported."""
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``N x 4`` and ``M x 4`` xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
 @dataclass
