@@ -59,10 +59,12 @@ def test_sigkill_restart_loop_never_reuses_a_name_and_keeps_every_announced_iden
     t0 = time.monotonic()
     for k in range(KILLS):
         log = tmp_path / f"run{k}.log"
-        proc = start(out, tmp_path / f"world{k}.yaml", log, frames=150, seed=k)
+        # 400 frames: ~8 s at the ~47 frames/s a 320 x 240 run reaches here, so a kill 0-4 s after frame 0
+        # lands mid-run (150 frames took 3.2 s, and 3 of 20 runs ended before their kill)
+        proc = start(out, tmp_path / f"world{k}.yaml", log, frames=400, seed=k)
         if rng.random() < 0.2:  # during start-up (the gallery and journal being loaded)
             time.sleep(rng.uniform(0.0, 1.5))
-        else:  # while processing (~20 frames/s here): mid-frame, mid-journal-write, mid-save
+        else:  # while processing: mid-frame, mid-journal-write, mid-save
             deadline = time.monotonic() + 60
             while "frame 0:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
