@@ -47,6 +47,12 @@ weights and works in the dark:
    person whose legs are hidden). The score is the share of the points a whole
    person (0.5 x 1.7 m) would give at that distance (35 % counts as full),
    times a height plausibility (1 for 1.3-2.1 m, down to 0.5 at the limits).
+7. Non-maximum suppression (``nms_iou``): a box overlapping a better-scored
+   one at IoU 0.5 or more is dropped. One person's points fall into two
+   clusters now and then (a hole in the depth, a second head-like peak); the
+   tracker would start a second track on the extra box, and the gallery, which
+   never gives two tracks seen at once one identity, would then found a
+   second identity for that person.
 
 Limitations: a person within ~0.3 m of a wall or tall furniture is found only
 if the head stands out; people touching each other with heads closer than
@@ -131,6 +137,9 @@ class DepthPeopleConfig(ConfigModel):
     background_s: float = Field(5.0, ge=0.0)
     """Time constant (s) of the floor cells' background occupancy (0: no background model; set 0 on a moving
     camera)."""
+    nms_iou: float = Field(0.5, gt=0.0, le=1.0)
+    """A box overlapping a better-scored one at this IoU or more is dropped (one person whose points fell into
+    two clusters); 1: keep every box."""
     background_share: float = Field(0.2, gt=0.0, le=1.0)
     """Share of recent frames a cell must hold points in, no one being detected there, to be background."""
 
@@ -176,6 +185,9 @@ class DepthPeopleDetector:
         floor_tolerance: Inlier distance of floor points (m).
         floor_smoothing: Weight of a frame's refit in the cached plane.
         seed: RANSAC seed.
+        nms_iou: IoU with a better box at which a box is dropped (1: none).
+        background_s: Time constant of the floor background (s); 0: none.
+        background_share: Share of recent frames that makes a floor cell background.
 
     Attributes:
         floor: The current floor estimate (None before the first frame, without a known mount).
@@ -195,8 +207,8 @@ class DepthPeopleDetector:
                  mount_tolerance: float = 0.15, mount_tolerance_deg: float = 3.0, min_camera_height: float = 0.3,
                  max_camera_height: float = 4.0, floor_retest_every: int = 15,
                  max_floor_angle_deg: float = 60.0, floor_range: float = 6.0, floor_tolerance: float = 0.05,
-                 floor_smoothing: float = 0.2, seed: int = 0, background_s: float = 5.0,
-                 background_share: float = 0.2) -> None:
+                 floor_smoothing: float = 0.2, seed: int = 0, nms_iou: float = 0.5,
+                 background_s: float = 5.0, background_share: float = 0.2) -> None:
         opt = (lambda v: None if v is None else float(v))
         self.config = DepthPeopleConfig(
             step=int(step), cell=float(cell), min_height=float(min_height), max_height=float(max_height),
@@ -208,7 +220,7 @@ class DepthPeopleDetector:
             floor_retest_every=int(floor_retest_every),
             max_floor_angle_deg=float(max_floor_angle_deg), floor_range=float(floor_range),
             floor_tolerance=float(floor_tolerance), floor_smoothing=float(floor_smoothing), seed=int(seed),
-            background_s=float(background_s), background_share=float(background_share))
+            nms_iou=float(nms_iou), background_s=float(background_s), background_share=float(background_share))
         c = self.config
         self.floor_estimator = FloorEstimator(
             mount_height=c.mount_height, tilt_deg=c.tilt_deg, max_floor_angle_deg=c.max_floor_angle_deg,
@@ -392,9 +404,25 @@ class DepthPeopleDetector:
         boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, ww)
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, hh)
         order = np.argsort(-score[keep], kind="stable")
-        boxes = boxes_in(frame, boxes[order], reference_modality(frame), Modality.DEPTH)
-        return (Detections(boxes, score[keep][order].astype(np.float32), None, Modality.DEPTH, frame.index),
+        boxes, kept_score = boxes[order], score[keep][order]
+        nms = suppress_overlaps(boxes, kept_score, c.nms_iou)  # one person split into two clusters
+        boxes, kept_score = boxes[nms], kept_score[nms]
+        boxes = boxes_in(frame, boxes, reference_modality(frame), Modality.DEPTH)
+        return (Detections(boxes, kept_score.astype(np.float32), None, Modality.DEPTH, frame.index),
                 np.stack([ca[keep], cb[keep]], axis=1))
 
 
-__all__ = ["DepthPeopleConfig", "DepthPeopleDetector", "FloorPlane"]
+def suppress_overlaps(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices (ascending) of the ``boxes`` (``N x 4`` xyxy) kept by non-maximum suppression: a box that
+    overlaps a better-scored kept one at IoU >= ``iou`` is dropped (OpenCV's ``NMSBoxes``); ``iou`` 1 keeps all."""
+    if iou >= 1.0 or len(boxes) < 2:
+        return np.arange(len(boxes))
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    # Scores shifted above NMSBoxes' score threshold (0: every box competes); its IoU test is strict, so a
+    # hair below ``iou`` drops a box at exactly ``iou`` too.
+    shifted = (np.asarray(scores, np.float64) + 1.0).tolist()
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), shifted, 0.0, float(iou) - 1e-6)
+    return np.sort(np.asarray(kept, np.int64).ravel())
+
+
+__all__ = ["DepthPeopleConfig", "DepthPeopleDetector", "FloorPlane", "suppress_overlaps"]

@@ -5,7 +5,9 @@
 ``detector.depth`` section of a stream config, e.g. ``background_s=0``) on every frame of the recording ``REC``
 (``reid-synth sequence``, ``reid-record``) and prints, for all people and per distance band, the share found
 and the false detections. A person is *found* in a frame when a detection overlaps their ground-truth box at
-IoU >= 0.5; a detection is *false* when it overlaps no person's box at IoU 0.3. This is the detector alone:
+IoU >= 0.5; a detection is *false* when it overlaps no person's box at IoU 0.3, and a *duplicate* when it
+overlaps (IoU >= 0.5) a person whom a better-overlapping detection already found (one person, two boxes: the
+tracker then starts a second track on them, whose identity the first one blocks). This is the detector alone:
 ``reid-score`` scores what the whole pipeline (tracker, gallery) makes of it.
 """
 
@@ -35,6 +37,7 @@ class DetectorRecall:
     found: list[bool] = field(default_factory=list)
     detections: int = 0
     false: int = 0
+    duplicates: int = 0
 
     def recall(self, lo: float = 0.0, hi: float = np.inf) -> tuple[int, int]:
         """``(found, people)`` over the boxes at ``lo`` <= distance < ``hi``."""
@@ -55,6 +58,10 @@ def evaluate(recording: str, config: DepthPeopleConfig) -> DetectorRecall:
         out.found += list((m >= 0.5).any(axis=1)) if len(boxes) else [False] * len(gt)
         out.detections += len(boxes)
         out.false += int((m < 0.3).all(axis=0).sum()) if len(gt) else len(boxes)
+        if len(gt) and len(boxes):  # boxes on a found person that are no one's best match
+            best = np.zeros(len(boxes), bool)
+            best[m.argmax(axis=1)[m.max(axis=1) >= 0.5]] = True
+            out.duplicates += int(((m >= 0.5).any(axis=0) & ~best).sum())
     return out
 
 
@@ -65,7 +72,8 @@ def format_report(r: DetectorRecall) -> str:
                                                         for lo, hi in BANDS]:
         f, n = r.recall(lo, hi)
         lines.append(f"{name:18s} {f:7d} / {n:<7d} {100 * f / n:6.1f} %" if n else f"{name:18s}       - / 0")
-    lines.append(f"detections {r.detections}, false (IoU < 0.3 with every person) {r.false}")
+    lines.append(f"detections {r.detections}, false (IoU < 0.3 with every person) {r.false}, "
+                 f"duplicates (a person found twice) {r.duplicates}")
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from scipy.optimize import linear_sum_assignment
 
 from reidstream.pipeline.config import ConfigError, config_from_mapping, load_config
 from reidstream.pipeline.detect import DepthPeopleConfig, DepthPeopleDetector, Detector, FloorPlane
+from reidstream.pipeline.detect.depth_people import suppress_overlaps
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sim.world import SimWorld
 from reidstream.pipeline.types import Alignment, DepthUnit, Frame, Intrinsics, Modality
@@ -187,3 +188,17 @@ def test_config_builds_the_detector():
     assert detector.config == cfg and detector.floor.camera_height == 2.5
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_mapping(DepthPeopleConfig, {"stepp": 2}, "<test>")
+
+
+def test_a_box_overlapping_a_better_one_is_suppressed():
+    """Non-maximum suppression (step 7): of two boxes on one person (IoU 0.82) the better-scored stays; a box
+    overlapping it at IoU 0.43 (someone partly behind) and a box apart stay; ``nms_iou`` 1 keeps all."""
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 30, 10], [0, 0, 10, 20]], np.float64)
+    scores = np.array([0.5, 0.9, 0.3, 0.4])
+    assert suppress_overlaps(boxes, scores, 0.5).tolist() == [1, 2, 3]
+    assert suppress_overlaps(boxes, scores, 0.4).tolist() == [1, 2]
+    assert suppress_overlaps(boxes, scores, 1.0).tolist() == [0, 1, 2, 3]
+    assert suppress_overlaps(boxes[:0], scores[:0], 0.5).tolist() == []
+    with pytest.raises(ConfigError, match="nms_iou"):
+        config_from_mapping(DepthPeopleConfig, {"nms_iou": 0.0}, "<test>")
+    assert DepthPeopleDetector(nms_iou=0.7).config.nms_iou == 0.7

@@ -16,10 +16,14 @@ def test_every_ground_truth_box_is_counted_and_near_people_are_found(make_sim_re
     r = evaluate(str(rec), DepthPeopleConfig())
     found, total = r.recall()
     assert total == boxes and 0 < found <= total and 0 <= r.false <= r.detections
+    assert 0 <= r.duplicates <= r.detections - r.false  # a duplicate overlaps someone: it is not false
     near_found, near = r.recall(0.0, 5.0)
     assert near and near_found / near >= 0.6, f"{near_found}/{near} people below 5 m found"
     assert main([str(rec)]) == 0  # the command prints the same count
-    assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["all", str(found), "/", str(total)]
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:4] == ["all", str(found), "/", str(total)]
+    assert out[-1].endswith(f"false (IoU < 0.3 with every person) {r.false}, duplicates (a person found twice) "
+                            f"{r.duplicates}")
     off = evaluate(str(rec), DepthPeopleConfig(background_s=0.0))  # settings reach the detector
     assert main([str(rec), "background_s=0"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[:4] == ["all", str(off.recall()[0]), "/", str(total)]
