@@ -18,9 +18,11 @@ class GalleryConfig(ConfigModel):
     """Fewest frames behind any decision."""
     decisive_margin: float = Field(6.0, ge=0.0)
     """Decide before ``pending_s`` once the best identity is this far above the threshold."""
-    undecided_margin: float = Field(3.0, ge=0.0)
+    undecided_margin: float = Field(6.0, ge=0.0)
     """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
-    more evidence (up to ``max_pending_s``) instead of starting a new identity."""
+    more evidence (up to ``max_pending_s``) instead of starting a new identity. 6 (dark threshold about 4.9):
+    evidence that is neutral or better (fused LLR above about -1) waits, as a return seen at 4-5 m in the
+    dark often scores in its first second."""
     min_new_s: float = Field(1.0, ge=0.0)
     """A track that leaves the view while pending after less than this only joins an identity (if its evidence
     passes the threshold); it never founds a new one (its frames stay without identity). Tracks still in view

@@ -106,7 +106,8 @@ def tail(gallery: "Gallery", tid: int, st: "_Track", timestamp: float) -> bool:
         return False
     start_s = part.first_seen
     gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
-    rest = _Track(part, last_check=start_s, modality=st.modality, camera=st.camera)
+    rest = _Track(part, last_check=start_s, modality=st.modality, camera=st.camera,
+                  parent=(st.row, float(gallery.visits.start[st.row])))
     gallery._decide([rest], timestamp, ended=True, join_only=True)
     gallery.last_cut.append(tid)
     gallery.last_cut_from[tid] = start_s
@@ -126,7 +127,8 @@ def cut(gallery: "Gallery", st: "_Track") -> None:
     gallery.last_cut_from[tid] = start_s
     gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
     gallery._ended(st)
-    gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera)
+    gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera,
+                                  parent=(st.row, float(gallery.visits.start[st.row])))
 
 
 __all__ = ["check", "cut", "start", "stores", "tail"]

@@ -18,7 +18,9 @@ Rules of :meth:`Gallery.match` (one call per frame):
 4. **Decision**: the track's prototypes are scored against every stored visit (fused LLR, see
    :mod:`~reidstream.pipeline.gallery.fusion`); an identity scores its best visit. Identities seen at the
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
-   at once are never one person. Tracks deciding in the same frame are assigned optimally (Hungarian),
+   at once are never one person. The piece of a track cut off by :mod:`.drift` is not "seen at once" with the
+   visit it was cut from (that visit ends where the piece begins): it may go back to that identity if the
+   identity's other visits say so. Tracks deciding in the same frame are assigned optimally (Hungarian),
    each with a "new identity" option at ``threshold``; below it the track starts a new identity. The
    threshold is the calibration's lit one for a lit track against an identity with a lit visit (colour cues
    on both sides), else its dark one (:meth:`Gallery.pair_thresholds`).
@@ -75,6 +77,7 @@ class _Track:
     anchor_end: float = 0.0
     since_contrary: TrackEvidence | None = None  # evidence since the first window that contradicted the anchor
     contrary_windows: int = 0
+    parent: tuple[int, float] | None = None  # a cut's piece: the visit it was cut from (row, start), see .drift
 
 
 class Gallery:
@@ -309,6 +312,8 @@ class Gallery:
                 fused[t, st.row] = -np.inf
             overlap = v.used & (v.end >= st.evidence.first_seen) & (np.arange(v.capacity) != st.row) & \
                 self._covisible_rows()
+            if st.parent is not None and v.used[st.parent[0]] and v.start[st.parent[0]] == st.parent[1]:
+                overlap[st.parent[0]] = False  # it ends where the piece begins: the same track, not a second person
             busy = np.unique(v.owner[overlap])
             fused[t, np.isin(v.owner, busy) & v.used] = -np.inf
         score = per_identity(fused, v.owner, v.used, self.slots)

@@ -163,6 +163,23 @@ def test_track_carried_onto_another_person_is_cut(people, make_gallery):
     assert not any(m[0].pending for m in out[19:]) and g.visits_of("id-0001") + g.visits_of("id-0002") == 3
 
 
+def test_a_wrong_cut_goes_back_to_its_identity_through_its_other_visits(people, make_gallery):
+    """Person 0 has two looks (people[0] lit, people[6] at range in the dark), both visits of id-0001. Track 3
+    follows them in one look, then the other: the track is cut (its windows contradict its start), and the
+    piece, one track with the visit it was cut from and not a second person seen at once, joins id-0001 again
+    through its other visit rather than founding a second identity."""
+    g = make_gallery(recheck_s=0.5, cut_after=2, min_frames=2)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[6])]] * 4 + [[]] * 25)
+    assert g.identities() == ["id-0001", "id-0002"]
+    g.merge("id-0001", "id-0002")  # an operator says they are one person
+    out, cut = [], False
+    for i, items in enumerate([[(3, people[0])]] * 20 + [[(3, people[6])]] * 30):
+        out += run(g, [items], t0=10.0 + 0.1 * i)
+        cut = cut or 3 in g.last_cut
+    assert cut and out[-1][0].identity == "id-0001" and g.identities() == ["id-0001"]
+    assert g.visits_of("id-0001") == 4  # the two looks, the track's first part, and the piece
+
+
 def _ended_run(g, frames, t0: float):
     """``run`` one frame at a time, keeping each frame's cuts (track, from, identity of the cut-off part)."""
     cuts = []
