@@ -334,7 +334,16 @@ class Gallery:
     def _decide(self, states: list[_Track], timestamp: float, ended: bool = False, join_only: bool = False) -> None:
         """Decides ``states`` (rule 4); ``ended``: the tracks have left the view, and one seen for less than
         ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity);
-        ``join_only``: no track founds an identity (a track's tail cut off when it ended, :func:`.drift.tail`)."""
+        ``join_only``: no track founds an identity (a track's tail cut off when it ended, :func:`.drift.tail`).
+
+        The one-to-one assignment holds among tracks seen at the same time only: tracks deciding together that
+        never overlapped in time (one ended before the other began: a track the tracker lost and started
+        again, both decided when the stream ends) are decided one group after the other, in the order they
+        began, so that the later one may join the identity the earlier one took."""
+        for group in _overlapping_groups(states):
+            self._decide_group(group, timestamp, ended, join_only)
+
+    def _decide_group(self, states: list[_Track], timestamp: float, ended: bool, join_only: bool) -> None:
         score, fused, summaries, parts = self._scores(states, explain=True)
         margin = score - self.pair_thresholds([st.evidence.lit for st in states])
         pairs = assign_open_set(margin, 0.0)
@@ -624,6 +633,22 @@ class Gallery:
     def settle(self) -> None:
         """Marks the gallery as just loaded, with no changes to report (:func:`.mutations.settle`)."""
         mutations.settle(self)
+
+
+def _overlapping_groups(states: list[_Track]) -> list[list[_Track]]:
+    """``states`` grouped by overlap in time (connected: a group holds every track that overlaps one in it),
+    the groups in the order they began."""
+    if len(states) < 2:
+        return [states] if states else []
+    order = sorted(states, key=lambda st: st.evidence.first_seen)
+    groups, end = [[order[0]]], order[0].evidence.last_seen
+    for st in order[1:]:
+        if st.evidence.first_seen <= end:
+            groups[-1].append(st)
+        else:
+            groups.append([st])
+        end = max(end, st.evidence.last_seen) if st.evidence.first_seen <= end else st.evidence.last_seen
+    return groups
 
 
 __all__ = ["Gallery", "GalleryConfig"]

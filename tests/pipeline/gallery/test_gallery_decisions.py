@@ -180,6 +180,18 @@ def test_a_wrong_cut_goes_back_to_its_identity_through_its_other_visits(people, 
     assert g.visits_of("id-0001") == 4  # the two looks, the track's first part, and the piece
 
 
+def test_tracks_deciding_together_share_an_identity_only_if_never_seen_at_once(people, make_gallery):
+    """Two tracks of person 0, the second begun after the first was lost, both still pending when the stream
+    ends, are decided together: the later one joins the identity the earlier one founds (the one-to-one
+    assignment holds among tracks seen at the same time only). Two tracks of one look seen at once stay two."""
+    g = make_gallery(pending_s=5.0, max_pending_s=5.0, min_frames=2, min_new_s=0.0)
+    run(g, [[(1, people[0])]] * 5 + [[]] * 2 + [[(2, people[0])]] * 5)
+    assert g.finish(1.2) == {1: "id-0001", 2: "id-0001"} and g.visits_of("id-0001") == 2
+    g = make_gallery(pending_s=5.0, max_pending_s=5.0, min_frames=2, min_new_s=0.0)
+    run(g, [[(1, people[0]), (2, people[0])]] * 5)
+    assert g.finish(0.5) == {1: "id-0001", 2: "id-0002"}
+
+
 def _ended_run(g, frames, t0: float):
     """``run`` one frame at a time, keeping each frame's cuts (track, from, identity of the cut-off part)."""
     cuts = []
