@@ -20,8 +20,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
    at once are never one person. The piece of a track cut off by :mod:`.drift` is not "seen at once" with the
    visit it was cut from (that visit ends where the piece begins): it may go back to that identity if the
-   identity's other visits say so. Tracks deciding in the same frame are assigned optimally (Hungarian),
-   each with a "new identity" option at ``threshold``; below it the track starts a new identity. The
+   identity's other visits say so. Tracks deciding in the same frame and seen at the same time are assigned
+   optimally (Hungarian; tracks that never overlapped are decided one after the other), each with a "new identity" option at ``threshold``; below it the track starts a new identity. The
    threshold is the calibration's lit one for a lit track against an identity with a lit visit (colour cues
    on both sides), else its dark one (:meth:`Gallery.pair_thresholds`).
 5. A decided track's visit is updated every frame and **re-checked** every ``recheck_s`` against the
