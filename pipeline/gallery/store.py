@@ -21,9 +21,10 @@ Rules of :meth:`Gallery.match` (one call per frame):
    at once are never one person. The piece of a track cut off by :mod:`.drift` is not "seen at once" with the
    visit it was cut from (that visit ends where the piece begins): it may go back to that identity if the
    identity's other visits say so. Tracks deciding in the same frame and seen at the same time are assigned
-   optimally (Hungarian; tracks that never overlapped are decided one after the other), each with a "new identity" option at ``threshold``; below it the track starts a new identity. The
-   threshold is the calibration's lit one for a lit track against an identity with a lit visit (colour cues
-   on both sides), else its dark one (:meth:`Gallery.pair_thresholds`).
+   optimally (Hungarian; tracks that never overlapped are decided one after the other), each with a "new
+   identity" option at ``threshold``; below it the track starts a new identity. The threshold is the
+   calibration's lit one for a lit track against an identity with a lit visit (colour cues on both sides),
+   else its dark one (:meth:`Gallery.pair_thresholds`). The decisions are in :mod:`.decide`.
 5. A decided track's visit is updated every frame and **re-checked** every ``recheck_s`` against the
    other visits: ``switch_after`` checks in a row in which another identity is ``switch_margin`` better
    (and above the threshold) move the visit there (merging away an identity left empty); as many checks
@@ -52,7 +53,7 @@ from reidstream.pipeline.gallery import explain as explaining
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.gallery.config import GalleryConfig
 from reidstream.pipeline.gallery.cues import TrackCues
-from reidstream.pipeline.gallery.decide import assign_open_set
+from reidstream.pipeline.gallery.decide import decide, last_check, ready_to_decide, recheck
 from reidstream.pipeline.gallery.evidence import TrackEvidence, Visit, VisitTable, accumulate
 from reidstream.pipeline.gallery.fusion import Explanation, fused_llr, per_identity
 from reidstream.pipeline.gallery.journal import Mutation
@@ -332,90 +333,16 @@ class Gallery:
 
     # --------------------------------------------------------------- decisions
     def _decide(self, states: list[_Track], timestamp: float, ended: bool = False, join_only: bool = False) -> None:
-        """Decides ``states`` (rule 4); ``ended``: the tracks have left the view, and one seen for less than
-        ``min_new_s`` only joins an identity, never founds one (left undecided: its frames keep no identity);
-        ``join_only``: no track founds an identity (a track's tail cut off when it ended, :func:`.drift.tail`).
-
-        The one-to-one assignment holds among tracks seen at the same time only: tracks deciding together that
-        never overlapped in time (one ended before the other began: a track the tracker lost and started
-        again, both decided when the stream ends) are decided one group after the other, in the order they
-        began, so that the later one may join the identity the earlier one took."""
-        for group in _overlapping_groups(states):
-            self._decide_group(group, timestamp, ended, join_only)
-
-    def _decide_group(self, states: list[_Track], timestamp: float, ended: bool, join_only: bool) -> None:
-        score, fused, summaries, parts = self._scores(states, explain=True)
-        margin = score - self.pair_thresholds([st.evidence.lit for st in states])
-        pairs = assign_open_set(margin, 0.0)
-        for t, st in enumerate(states):
-            slot = pairs.get(t)
-            if slot is None and (join_only or self._sparse(st) or ended and
-                                 st.evidence.last_seen - st.evidence.first_seen < self.config.min_new_s):
-                continue
-            st.new = slot is None
-            why = explaining.explain_row(self, t, st, score, fused, parts, slot, "new" if slot is None else "joined",
-                                         timestamp)
-            if slot is None:
-                slot = self._new_identity(None, timestamp)
-                st.evidence_llr = float(score[t].max()) if score.shape[1] and np.isfinite(score[t].max()) else 0.0
-            else:
-                st.evidence_llr = float(score[t, slot])
-            st.slot, st.last_check = slot, timestamp
-            drift.start(st, timestamp, enabled=self.config.cut_after > 0)
-            if st.camera is not None:
-                self._slot_camera[slot] = st.camera
-            st.row = self.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
-            self._dirty_rows.add(st.row)
-            self._bound_visits(slot)
-            explaining.keep_explanation(self, st, *why)
+        """Decides ``states`` (rule 4; :func:`.decide.decide`)."""
+        decide(self, states, timestamp, ended, join_only)
 
     def _recheck(self, states: list[_Track], timestamp: float) -> None:
-        """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
-        score, fused, _, parts = self._scores(states, explain=True)
-        th = self.pair_thresholds([st.evidence.lit for st in states])
-        m = self.config.switch_margin
-        for t, st in enumerate(states):
-            st.last_check = timestamp
-            own = score[t, st.slot]
-            others = score[t].copy()
-            others[st.slot] = -np.inf
-            best = int(np.argmax(others)) if len(others) else -1
-            better = best >= 0 and others[best] > th[t, best] and \
-                (not np.isfinite(own) or others[best] > own + m)
-            st.better = st.better + 1 if better else 0
-            st.contrary = st.contrary + 1 if np.isfinite(own) and own < -m else 0
-            if st.better >= self.config.switch_after and st.slot != best and self._names[best] is not None:
-                why = explaining.explain_row(self, t, st, score, fused, parts, best, "moved", timestamp)
-                self._move(st, best, timestamp)
-                st.evidence_llr, st.new = float(others[best]), False
-            elif st.contrary >= self.config.switch_after:
-                why = explaining.explain_row(self, t, st, score, fused, parts, None, "split", timestamp)
-                self._move(st, self._new_identity(None, timestamp), timestamp)
-                st.evidence_llr, st.new = float(own), True
-            else:
-                why = explaining.explain_row(self, t, st, score, fused, parts, st.slot, "kept", timestamp)
-            explaining.keep_explanation(self, st, *why)
+        """Re-checks decided tracks (rule 5; :func:`.decide.recheck`)."""
+        recheck(self, states, timestamp)
 
     def _last_check(self, st: _Track, timestamp: float, summary=None) -> None:
-        """A track that founded its identity has ended: with all its evidence (``summary``: the part of it that
-        stays in its visit, when a tail was cut off), it joins another identity that now scores
-        ``switch_margin`` above the threshold (its own, left empty, is merged away). A track decided on a poor
-        first second (a return in the dark) is thus not left as a second identity."""
-        if st.slot is None or len(self.visits.rows_of(st.slot)) != 1:
-            return
-        score, fused, _, parts = self._scores([st], explain=True,
-                                              summaries=None if summary is None else [summary])
-        others = score[0].copy()
-        others[st.slot] = -np.inf
-        if not len(others):
-            return
-        best = int(np.argmax(others))
-        th = self.pair_thresholds([st.evidence.lit])[0, best]
-        if others[best] > th + self.config.switch_margin and self._names[best] is not None:
-            why = explaining.explain_row(self, 0, st, score, fused, parts, best, "moved", timestamp)
-            self._move(st, best, timestamp)
-            st.evidence_llr, st.new = float(others[best]), False
-            explaining.keep_explanation(self, st, *why)
+        """The last check of a track that founded its identity (rule 6; :func:`.decide.last_check`)."""
+        last_check(self, st, timestamp, summary)
 
     def _move(self, st: _Track, slot: int, timestamp: float) -> None:
         old = st.slot
@@ -540,32 +467,10 @@ class Gallery:
         self.last_seen[: self.slots] += shift
         self._shift += shift
 
-    def _sparse(self, st: _Track) -> bool:
-        """Whether ``st`` was detected in fewer than ``min_coverage`` of the frames since it started (its
-        camera's frame interval; unknown: not sparse)."""
-        steps = self._frame_dt.get(st.camera, (None, ()))[1]
-        dt = float(np.median(steps)) if len(steps) else 0.0
-        span = st.evidence.last_seen - st.evidence.first_seen
-        return dt > 0 and st.evidence.frames < self.config.min_coverage * (span / dt + 1.0)
-
     def _ready(self, pending: list[_Track], timestamp: float) -> list[_Track]:
-        """The pending tracks to decide now (rule 3): decisive for an identity, old enough and clearly new, or
-        pending for ``max_pending_s``."""
-        c = self.config
-        enough = [st for st in pending if st.evidence.frames >= c.min_frames]
-        ready = [st for st in enough if timestamp - st.evidence.first_seen >= max(c.max_pending_s, c.pending_s)]
-        rest = [st for st in enough if st not in ready]
-        if rest and not len(self.visits):
-            return ready + [st for st in rest if timestamp - st.evidence.first_seen >= c.pending_s]
-        if rest:
-            score, _, _ = self._scores(rest)
-            margin = score - self.pair_thresholds([st.evidence.lit for st in rest])
-            for t, st in enumerate(rest):
-                best = float(np.max(margin[t])) if margin.shape[1] else -np.inf  # above its pair's threshold
-                aged = timestamp - st.evidence.first_seen >= c.pending_s
-                if best > c.decisive_margin or (aged and not -c.undecided_margin < best <= 0.0):
-                    ready.append(st)
-        return ready
+        """The pending tracks to decide now (rule 3; :func:`.decide.ready_to_decide`)."""
+        return ready_to_decide(self, pending, timestamp)
+
 
     # ------------------------------------------------------------ enrolment
     def enrol(self, name: str, observations: Sequence[Embeddings], timestamp: float) -> str:
@@ -633,22 +538,6 @@ class Gallery:
     def settle(self) -> None:
         """Marks the gallery as just loaded, with no changes to report (:func:`.mutations.settle`)."""
         mutations.settle(self)
-
-
-def _overlapping_groups(states: list[_Track]) -> list[list[_Track]]:
-    """``states`` grouped by overlap in time (connected: a group holds every track that overlaps one in it),
-    the groups in the order they began."""
-    if len(states) < 2:
-        return [states] if states else []
-    order = sorted(states, key=lambda st: st.evidence.first_seen)
-    groups, end = [[order[0]]], order[0].evidence.last_seen
-    for st in order[1:]:
-        if st.evidence.first_seen <= end:
-            groups[-1].append(st)
-        else:
-            groups.append([st])
-        end = max(end, st.evidence.last_seen) if st.evidence.first_seen <= end else st.evidence.last_seen
-    return groups
 
 
 __all__ = ["Gallery", "GalleryConfig"]
