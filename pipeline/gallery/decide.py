@@ -84,6 +84,7 @@ def decide(g: Gallery, states: list[_Track], timestamp: float, ended: bool = Fal
 
 
 def _decide_group(g: Gallery, states: list[_Track], timestamp: float, ended: bool, join_only: bool) -> None:
+    """Decides ``states``, tracks that overlap in time, together (see :func:`decide`)."""
     score, fused, summaries, parts = g._scores(states, explain=True)
     margin = score - g.pair_thresholds([st.evidence.lit for st in states])
     pairs = assign_open_set(margin, 0.0)
@@ -126,7 +127,7 @@ def overlapping_groups(states: list[_Track]) -> list[list[_Track]]:
 
 
 def recheck(g: Gallery, states: list[_Track], timestamp: float) -> None:
-    """Re-checks decided tracks against the other identities (see rule 5 of the module docstring)."""
+    """Re-checks decided tracks against the other identities (rule 5 of :mod:`.store`)."""
     score, fused, _, parts = g._scores(states, explain=True)
     th = g.pair_thresholds([st.evidence.lit for st in states])
     m = g.config.switch_margin
