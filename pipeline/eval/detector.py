@@ -53,16 +53,25 @@ def evaluate(recording: str, config: DepthPeopleConfig) -> DetectorRecall:
     for item in RecordingSource(recording):
         boxes = np.asarray(detector.detect(item.frame).boxes, np.float64).reshape(-1, 4)
         gt = np.array([a.box for a in item.annotations], np.float64).reshape(-1, 4)
-        m = box_iou(gt, boxes) if len(gt) and len(boxes) else np.zeros((len(gt), len(boxes)))
+        found, false, duplicates = match_frame(gt, boxes)
         out.distance += [float(a.distance) for a in item.annotations]
-        out.found += list((m >= 0.5).any(axis=1)) if len(boxes) else [False] * len(gt)
+        out.found += found.tolist()
         out.detections += len(boxes)
-        out.false += int((m < 0.3).all(axis=0).sum()) if len(gt) else len(boxes)
-        if len(gt) and len(boxes):  # boxes on a found person that are no one's best match
-            best = np.zeros(len(boxes), bool)
-            best[m.argmax(axis=1)[m.max(axis=1) >= 0.5]] = True
-            out.duplicates += int(((m >= 0.5).any(axis=0) & ~best).sum())
+        out.false += false
+        out.duplicates += duplicates
     return out
+
+
+def match_frame(gt: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """One frame's ground-truth boxes against its detections (``N x 4`` and ``K x 4`` xyxy): per person whether
+    found, the false detections and the duplicates (see the module docstring)."""
+    m = box_iou(gt, boxes) if len(gt) and len(boxes) else np.zeros((len(gt), len(boxes)))
+    found = (m >= 0.5).any(axis=1)
+    false = int((m < 0.3).all(axis=0).sum())
+    best = np.zeros(len(boxes), bool)  # each found person's best-overlapping box
+    if len(gt) and len(boxes):
+        best[m.argmax(axis=1)[found]] = True
+    return found, false, int(((m >= 0.5).any(axis=0) & ~best).sum())
 
 
 def format_report(r: DetectorRecall) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from reidstream.pipeline.detect.depth_people import DepthPeopleConfig
-from reidstream.pipeline.eval.detector import evaluate, main
+from reidstream.pipeline.eval.detector import evaluate, main, match_frame
 
 
 def test_every_ground_truth_box_is_counted_and_near_people_are_found(make_sim_recording, capsys):
@@ -35,3 +36,16 @@ def test_bad_input_is_a_clear_error(make_sim_recording, tmp_path, capsys, argv, 
     argv = [a.format(rec=rec, missing=tmp_path / "none") for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_one_frame_is_matched_as_the_module_says():
+    """Person 0 found twice (IoU 0.82 and 0.67: the second box is a duplicate), person 1 missed (IoU 0.4 only),
+    a box on nobody is false; an empty frame makes every box false."""
+    gt = np.array([[0, 0, 10, 10], [40, 0, 50, 10]], np.float64)
+    boxes = np.array([[1, 0, 11, 10], [0, 0, 10, 15], [100, 0, 110, 10], [40, 0, 44, 10]], np.float64)
+    found, false, duplicates = match_frame(gt, boxes)
+    assert found.tolist() == [True, False] and false == 1 and duplicates == 1
+    found, false, duplicates = match_frame(gt[:0], boxes)
+    assert found.tolist() == [] and false == 4 and duplicates == 0
+    found, false, duplicates = match_frame(gt, boxes[:0])
+    assert found.tolist() == [False, False] and false == 0 and duplicates == 0
