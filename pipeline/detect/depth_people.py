@@ -134,12 +134,12 @@ class DepthPeopleConfig(ConfigModel):
     """Weight of each frame's refit in the cached plane (0 = never refine)."""
     seed: int = 0
     """Seed of the RANSAC sampling."""
-    background_s: float = Field(5.0, ge=0.0)
-    """Time constant (s) of the floor cells' background occupancy (0: no background model; set 0 on a moving
-    camera)."""
     nms_iou: float = Field(0.5, gt=0.0, le=1.0)
     """A box overlapping a better-scored one at this IoU or more is dropped (one person whose points fell into
     two clusters); 1: keep every box."""
+    background_s: float = Field(5.0, ge=0.0)
+    """Time constant (s) of the floor cells' background occupancy (0: no background model; set 0 on a moving
+    camera)."""
     background_share: float = Field(0.2, gt=0.0, le=1.0)
     """Share of recent frames a cell must hold points in, no one being detected there, to be background."""
 

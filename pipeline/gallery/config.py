@@ -21,8 +21,8 @@ class GalleryConfig(ConfigModel):
     undecided_margin: float = Field(6.0, ge=0.0)
     """At ``pending_s``, a best identity within this margin below the threshold keeps the track pending for
     more evidence (up to ``max_pending_s``) instead of starting a new identity. 6 (dark threshold about 4.9):
-    evidence that is neutral or better (fused LLR above about -1) waits, as a return seen at 4-5 m in the
-    dark often scores in its first second."""
+    evidence that is neutral or better (fused LLR above about -1) waits: a return seen at 4-5 m in the dark
+    often scores about 0 in its first second and enough later."""
     min_new_s: float = Field(1.0, ge=0.0)
     """A track that leaves the view while pending after less than this only joins an identity (if its evidence
     passes the threshold); it never founds a new one (its frames stay without identity). Tracks still in view

@@ -471,7 +471,6 @@ class Gallery:
         """The pending tracks to decide now (rule 3; :func:`.decide.ready_to_decide`)."""
         return ready_to_decide(self, pending, timestamp)
 
-
     # ------------------------------------------------------------ enrolment
     def enrol(self, name: str, observations: Sequence[Embeddings], timestamp: float) -> str:
         """Adds a named, pinned identity with one visit made of all the given embeddings (track ids ignored).
