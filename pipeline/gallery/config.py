@@ -30,6 +30,11 @@ class GalleryConfig(ConfigModel):
     min_coverage: float = Field(0.5, ge=0.0, le=1.0)
     """Share of the frames since it started that a track must be detected in to found a new identity: a person
     seen in flashes (at the far end of the depth range) only joins one, or stays pending for more frames."""
+    handover_s: float = Field(1.0, ge=0.0)
+    """Two tracks seen at the same time are never one identity, but a track that began before another one and
+    was last seen less than this after it began (and is not in view now) is a handover, not a second person:
+    the tracker started a new track on someone whose old track lingered a few frames, often drifting onto
+    someone nearby. Such a visit does not bar its identity from the new track; 0: every overlap does."""
     max_pending_s: float = Field(3.0, ge=0.0)
     """Longest a track stays pending; then it is decided on what it has."""
     recheck_s: float = Field(1.0, gt=0.0)

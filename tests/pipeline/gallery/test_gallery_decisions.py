@@ -52,6 +52,29 @@ def test_co_visible_tracks_never_share_an_identity(people, make_gallery):
     assert ids == {1: "id-0001", 2: "id-0002"}
 
 
+def test_handover_is_not_a_second_person(people, make_gallery):
+    """The tracker starts a new track on a person while the old one lingers for a few frames (drifting onto
+    someone nearby): the old track, gone by the decision, does not bar the person's identity from the new one.
+    Seen together for longer than ``handover_s``, or still in view, it does."""
+    def scene(g, overlap_frames):
+        run(g, [[(1, people[0])]] * 10)  # the person's first visit
+        lingering = [[(2, people[0]), (3, people[1])]] * 10  # t 10.0-10.9: track 2 on the person, 3 elsewhere
+        handover = [[(2, people[1]), (4, people[0])]] * overlap_frames  # 2 drifts onto the other, 4 starts
+        return run(g, lingering + handover + [[(3, people[1]), (4, people[0])]] * 12, t0=10.0)
+
+    g = make_gallery(handover_s=1.0, cut_after=0)
+    last = {m.track_id: m.identity for m in scene(g, 3)[-1]}
+    assert last[4] == last.get(2, "id-0001") == "id-0001"  # 0.3 s together: a handover
+    for handover_s, frames in ((0.0, 3), (1.0, 12)):  # no tolerance, or 1.2 s together: two people
+        g = make_gallery(handover_s=handover_s, cut_after=0)
+        out = scene(g, frames)
+        ids = {m.track_id: m.identity for m in out[-1]}
+        assert ids[4] != "id-0001"
+    g = make_gallery(handover_s=5.0, cut_after=0)  # however long the tolerance: never while both are in view
+    out = run(g, [[(1, people[0])]] * 10 + [[(1, people[0]), (2, people[0])]] * 10)
+    assert {m.track_id: m.identity for m in out[-1]} == {1: "id-0001", 2: "id-0002"}
+
+
 def test_decided_early_when_decisive_and_late_track_ends_pending(people, make_gallery):
     g = make_gallery(pending_s=5.0, min_frames=2, decisive_margin=2.0)
     run(g, [[(1, people[0])]] * 3 + [[]] * 2, t0=0.0)  # ends pending, decided when lost
