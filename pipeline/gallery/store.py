@@ -20,13 +20,14 @@ Rules of :meth:`Gallery.match` (one call per frame):
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
    at once are never one person. A *handover* is not "at once": a visit that began before the track, is not
    in view now and was last seen less than ``handover_s`` after the track began (the tracker started a new
-   track on a person while their old one lingered for a few frames, often on someone nearby). The piece of a track cut off by :mod:`.drift` is not "seen at once" with the
-   visit it was cut from (that visit ends where the piece begins): it may go back to that identity if the
-   identity's other visits say so. Tracks deciding in the same frame and seen at the same time are assigned
-   optimally (Hungarian; tracks that never overlapped are decided one after the other), each with a "new
-   identity" option at ``threshold``; below it the track starts a new identity. The threshold is the
-   calibration's lit one for a lit track against an identity with a lit visit (colour cues on both sides),
-   else its dark one (:meth:`Gallery.pair_thresholds`). The decisions are in :mod:`.decide`.
+   track on a person while their old one lingered for a few frames, often on someone nearby). The piece of a
+   track cut off by :mod:`.drift` is not "seen at once" with the visit it was cut from (that visit ends where
+   the piece begins): it may go back to that identity if the identity's other visits say so. Tracks deciding
+   in the same frame and seen at the same time are assigned optimally (Hungarian; tracks that never overlapped
+   are decided one after the other), each with a "new identity" option at ``threshold``; below it the track
+   starts a new identity. The threshold is the calibration's lit one for a lit track against an identity with
+   a lit visit (colour cues on both sides), else its dark one (:meth:`Gallery.pair_thresholds`). The decisions
+   are in :mod:`.decide`.
 5. A decided track's visit is updated every frame and **re-checked** every ``recheck_s`` against the
    other visits: ``switch_after`` checks in a row in which another identity is ``switch_margin`` better
    (and above the threshold) move the visit there (merging away an identity left empty); as many checks
@@ -317,11 +318,10 @@ class Gallery:
             # a track that began before this one and was last seen less than handover_s into it, not now: the
             # tracker handed one person over to a new track (its old one had drifted or was about to be lost).
             # Its identity is not barred, but that visit is no evidence: its last frames may be anyone nearby.
-            handover = (v.end < self._now) & (v.start < first) & (v.end - first < self.config.handover_s) & \
-                (v.end >= first) & v.used & (np.arange(v.capacity) != st.row) & self._covisible_rows()
+            during = v.used & (v.end >= first) & (np.arange(v.capacity) != st.row) & self._covisible_rows()
+            handover = during & (v.end < self._now) & (v.start < first) & (v.end - first < self.config.handover_s)
             fused[t, handover] = -np.inf
-            overlap = v.used & (v.end >= first) & ~handover & (np.arange(v.capacity) != st.row) & \
-                self._covisible_rows()
+            overlap = during & ~handover
             if st.parent is not None and v.used[st.parent[0]] and v.start[st.parent[0]] == st.parent[1]:
                 overlap[st.parent[0]] = False  # it ends where the piece begins: the same track, not a second person
             busy = np.unique(v.owner[overlap])
