@@ -108,6 +108,8 @@ def _decide_group(g: Gallery, states: list[_Track], timestamp: float, ended: boo
         st.row = g.visits.add(slot, -1, summaries[t], st.evidence.first_seen, st.evidence.last_seen)
         g._dirty_rows.add(st.row)
         g._bound_visits(slot)
+        if not st.new:
+            drift.handed_over(g, st)
         explaining.keep_explanation(g, st, *why)
 
 
@@ -145,6 +147,7 @@ def recheck(g: Gallery, states: list[_Track], timestamp: float) -> None:
             why = explaining.explain_row(g, t, st, score, fused, parts, best, "moved", timestamp)
             g._move(st, best, timestamp)
             st.evidence_llr, st.new = float(others[best]), False
+            drift.handed_over(g, st)
         elif st.contrary >= g.config.switch_after:
             why = explaining.explain_row(g, t, st, score, fused, parts, None, "split", timestamp)
             g._move(st, g._new_identity(None, timestamp), timestamp)

@@ -131,4 +131,41 @@ def cut(gallery: "Gallery", st: "_Track") -> None:
                                   parent=(st.row, float(gallery.visits.start[st.row])))
 
 
-__all__ = ["check", "cut", "start", "stores", "tail"]
+def handed_over(gallery: "Gallery", st: "_Track") -> list[int]:
+    """``st`` has just taken an identity whose visit by an older track it overlaps as a *handover* (rule 4 of
+    :mod:`.store`: that track began before ``st``, is out of view, and was last seen less than ``handover_s``
+    after ``st`` began). Two tracks seen at once are never one person, and ``st`` is that person: from the
+    moment ``st`` began the old track was on someone else. Each such old track, if it has not ended yet, is cut
+    there as :func:`cut` does: its visit ends where ``st`` began (its anchor's prototypes, when it has one:
+    the track up to its last re-check), and the rest is a new pending track with no evidence, which keeps no
+    identity unless the tracker finds it again. The logs move its frames since then off the identity
+    (``gallery.last_cut``, ``last_cut_from``).
+
+    Returns:
+        The ids of the tracks cut.
+    """
+    from reidstream.pipeline.gallery.store import _Track
+
+    v = gallery.visits
+    if st.slot is None:
+        return []
+    _, handover = gallery._during(st)
+    rows = set(np.flatnonzero(handover & (v.owner == st.slot)).tolist())
+    start_s = st.evidence.first_seen
+    out = []
+    for tid, old in list(gallery._tracks.items()):
+        if old is st or old.row not in rows or old.slot != st.slot:
+            continue
+        visit = old.anchor if old.anchor is not None else v.visit(old.row)
+        end = min(old.anchor_end, start_s) if old.anchor is not None else start_s
+        v.set(old.row, visit, float(v.start[old.row]), max(end, float(v.start[old.row])))
+        gallery._ended(old)
+        gallery.last_cut.append(tid)
+        gallery.last_cut_from[tid] = start_s
+        gallery._tracks[tid] = _Track(TrackEvidence(start_s), last_check=start_s, modality=old.modality,
+                                      camera=old.camera, parent=(old.row, float(v.start[old.row])))
+        out.append(tid)
+    return out
+
+
+__all__ = ["check", "cut", "handed_over", "start", "stores", "tail"]

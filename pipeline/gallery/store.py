@@ -20,7 +20,8 @@ Rules of :meth:`Gallery.match` (one call per frame):
    same time as the track (a visit of another track overlapping it in time) are excluded: two tracks seen
    at once are never one person. A *handover* is not "at once": a visit that began before the track, is not
    in view now and was last seen less than ``handover_s`` after the track began (the tracker started a new
-   track on a person while their old one lingered for a few frames, often on someone nearby). The piece of a
+   track on a person while their old one lingered for a few frames, often on someone nearby); the old track,
+   if it has not ended, is cut where the new one began (:func:`.drift.handed_over`). The piece of a
    track cut off by :mod:`.drift` is not "seen at once" with the visit it was cut from (that visit ends where
    the piece begins): it may go back to that identity if the identity's other visits say so. Tracks deciding
    in the same frame and seen at the same time are assigned optimally (Hungarian; tracks that never overlapped
@@ -314,12 +315,10 @@ class Gallery:
         for t, st in enumerate(states):
             if exclude_own and st.row >= 0:
                 fused[t, st.row] = -np.inf
-            first = st.evidence.first_seen
             # a track that began before this one and was last seen less than handover_s into it, not now: the
             # tracker handed one person over to a new track (its old one had drifted or was about to be lost).
             # Its identity is not barred, but that visit is no evidence: its last frames may be anyone nearby.
-            during = v.used & (v.end >= first) & (np.arange(v.capacity) != st.row) & self._covisible_rows()
-            handover = during & (v.end < self._now) & (v.start < first) & (v.end - first < self.config.handover_s)
+            during, handover = self._during(st)
             fused[t, handover] = -np.inf
             overlap = during & ~handover
             if st.parent is not None and v.used[st.parent[0]] and v.start[st.parent[0]] == st.parent[1]:
@@ -333,6 +332,13 @@ class Gallery:
                                         cams, self.last_seen[: self.slots])
             score = score + prior
         return (score, fused, summaries, (summaries, prior)) if explain else (score, fused, summaries)
+
+    def _during(self, st: _Track) -> tuple[np.ndarray, np.ndarray]:
+        """Visit rows of other tracks seen while ``st`` was (``during``), and among them the *handovers* (rule 4)."""
+        v, first = self.visits, st.evidence.first_seen
+        during = v.used & (v.end >= first) & (np.arange(v.capacity) != st.row) & self._covisible_rows()
+        handover = during & (v.end < self._now) & (v.start < first) & (v.end - first < self.config.handover_s)
+        return during, handover
 
     def _covisible_rows(self) -> np.ndarray | bool:
         """Visit rows whose overlap in time with a track excludes their identity from it (seen at once): all
@@ -400,6 +406,8 @@ class Gallery:
         self._frame_dt[camera] = (float(timestamp), steps)
         self.last_cut_from = {}
         for tid, st in list(self._tracks.items()):
+            if self._tracks.get(tid) is not st:
+                continue  # cut while another track was decided in this loop (a handover, :func:`.drift.handed_over`)
             if timestamp - st.evidence.last_seen > c.lost_s:
                 if st.slot is None:
                     if st.evidence.frames >= c.min_frames:

@@ -75,6 +75,32 @@ def test_handover_is_not_a_second_person(people, make_gallery):
     assert {m.track_id: m.identity for m in out[-1]} == {1: "id-0001", 2: "id-0002"}
 
 
+@pytest.mark.parametrize("cut_after", [0, 2])
+def test_a_handover_cuts_the_old_track_where_the_new_one_began(people, make_gallery, cut_after):
+    """When the new track takes the person's identity through a handover, the old track was on someone else
+    from the moment the new one began: it is cut there (its visit ends there; the logs move its frames since
+    then off the identity), and the cut-off part, with no evidence of its own, keeps no identity. No two
+    visits of one identity then overlap in time."""
+    g = make_gallery(handover_s=1.0, cut_after=cut_after)
+    run(g, [[(1, people[0])]] * 10)
+    frames = [[(2, people[0]), (3, people[1])]] * 10 + [[(2, people[1]), (4, people[0])]] * 3 + \
+        [[(3, people[1]), (4, people[0])]] * 12 + [[]] * 10
+    cuts, resolved = [], {}
+    for i, items in enumerate(frames):
+        run(g, [items], t0=10.0 + 0.1 * i)
+        cuts += [(t, g.last_cut_from[t]) for t in g.last_cut]
+        resolved.update(g.last_resolved)
+    assert g.identity_of(4) == "id-0001"
+    assert cuts == [(2, pytest.approx(11.0))] and resolved.get(2) == ""
+    rows = g.visit_rows("id-0001")
+    spans = sorted((float(g.visits.start[r]), float(g.visits.end[r])) for r in rows)
+    assert len(spans) == 3 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    # a track still in view is no handover: nothing is cut and the identities stay apart
+    g = make_gallery(handover_s=5.0, cut_after=cut_after)
+    out = run(g, [[(1, people[0])]] * 10 + [[(1, people[0]), (2, people[0])]] * 10)
+    assert not g.last_cut and {m.track_id: m.identity for m in out[-1]} == {1: "id-0001", 2: "id-0002"}
+
+
 def test_decided_early_when_decisive_and_late_track_ends_pending(people, make_gallery):
     g = make_gallery(pending_s=5.0, min_frames=2, decisive_margin=2.0)
     run(g, [[(1, people[0])]] * 3 + [[]] * 2, t0=0.0)  # ends pending, decided when lost
