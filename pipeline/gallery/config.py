@@ -49,6 +49,13 @@ class GalleryConfig(ConfigModel):
     0: never cut."""
     cut_margin: float = Field(3.0, ge=0.0)
     """A window contradicts its track when its fused LLR against the rest of the track is below ``-cut_margin``."""
+    cut_doubt: float | None = 0.0
+    """A re-check window whose fused LLR against the rest of its track is below this (but not below
+    ``-cut_margin``) is *doubtful*: it is not folded into the track's anchor, and from it on the track's evidence
+    is tested as one part at each re-check, until it scores at least ``cut_doubt`` again (then it is folded in)
+    or below ``-cut_margin`` (then it counts towards a cut, which starts where the doubt began). A weak contrary
+    signal that persists (a similar-looking person in the dark) thus adds up instead of being absorbed one
+    window at a time. None: every window that is not contrary is folded in."""
     lost_s: float = Field(2.0, gt=0.0)
     """A track unseen this long has ended."""
     max_age_s: float = Field(1800.0, gt=0.0)

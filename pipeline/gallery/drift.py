@@ -11,6 +11,13 @@ the same calibrated, fused evidence as every decision (:func:`~reidstream.pipeli
 * ``fused < -cut_margin``: the window contradicts its own track. The anchor is left as it was (the contrary
   frames do not become the track's past) and the window's evidence is kept as the start of a possible new
   person.
+* ``-cut_margin <= fused < cut_doubt``: the window is *doubtful*. It is not folded into the anchor either, and
+  its evidence is kept as the start of a possible new person, as for a contrary one, but it does not count
+  towards a cut. From then on each re-check scores all the evidence since the doubt began (not only the last
+  window) against the anchor: a weak contrary signal that persists adds up to a cut, which then starts where
+  the doubt began; a part that scores ``cut_doubt`` or more is folded in. Without this (``cut_doubt`` None)
+  a first, mildly contrary window of a similar-looking person became part of the anchor, and the windows
+  after it no longer contradicted a track that was by then half theirs.
 * ``cut_after`` contrary windows in a row: the track is **cut**. Its visit is put back to the anchor (the
   person before the change) and ends there; from the first contrary window on the track is a new, pending
   track with only that evidence, decided like any new track (it may join an identity, a new one, or even
@@ -66,13 +73,20 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     if not ready:
         return []
     cut = []
-    for st, contrary in zip(ready, _contrary(gallery, ready, [st.window for st in ready])):
-        if contrary:
+    doubt = c.cut_doubt
+    parts = [st.since_contrary if doubt is not None and st.since_contrary is not None else st.window
+             for st in ready]
+    for st, llr in zip(ready, _llrs(gallery, ready, parts)):
+        if np.isfinite(llr) and llr < -c.cut_margin:
             if st.since_contrary is None:
                 st.since_contrary = st.window  # keeps accumulating: the possible new person's evidence
             st.contrary_windows += 1
             if st.contrary_windows >= c.cut_after:
                 cut.append(st)
+        elif doubt is not None and np.isfinite(llr) and llr < doubt:
+            if st.since_contrary is None:
+                st.since_contrary = st.window  # doubtful: kept out of the anchor, tested as one part from now on
+            st.contrary_windows = 0
         else:
             st.since_contrary, st.contrary_windows = None, 0
             st.anchor, st.anchor_end = st.evidence.summary(), float(timestamp)
@@ -80,13 +94,18 @@ def check(gallery: "Gallery", states: list["_Track"], timestamp: float) -> list[
     return cut
 
 
-def _contrary(gallery: "Gallery", states: list["_Track"], parts: list[TrackEvidence]) -> list[bool]:
-    """Whether each ``parts[i]`` of decided track ``states[i]`` contradicts that track's anchor: its fused
-    LLR against the anchor is below ``-cut_margin``."""
+def _llrs(gallery: "Gallery", states: list["_Track"], parts: list[TrackEvidence]) -> np.ndarray:
+    """The fused LLR of each ``parts[i]`` of decided track ``states[i]`` against that track's anchor."""
     table = VisitTable()
     rows = [table.add(0, -1, st.anchor, st.evidence.first_seen, st.anchor_end) for st in states]
     fused = fused_llr([p.summary() for p in parts], table, gallery.calibration)
-    llr = fused[np.arange(len(rows)), rows]
+    return fused[np.arange(len(rows)), rows]
+
+
+def _contrary(gallery: "Gallery", states: list["_Track"], parts: list[TrackEvidence]) -> list[bool]:
+    """Whether each ``parts[i]`` of decided track ``states[i]`` contradicts that track's anchor: its fused
+    LLR against the anchor is below ``-cut_margin``."""
+    llr = _llrs(gallery, states, parts)
     return list(np.isfinite(llr) & (llr < -gallery.config.cut_margin))
 
 

@@ -212,6 +212,29 @@ def test_track_carried_onto_another_person_is_cut(people, make_gallery):
     assert not any(m[0].pending for m in out[19:]) and g.visits_of("id-0001") + g.visits_of("id-0002") == 3
 
 
+@pytest.mark.parametrize("doubt", [0.0, None])
+def test_a_doubtful_window_is_not_folded_into_its_track(people, make_gallery, unit, doubt):
+    """Track 3 follows person 0 for 2 s, then for 1 s someone it half resembles (fused LLR about -1.8 against
+    the track: doubtful, not contrary), then person 1. With ``cut_doubt`` the doubtful second stays out of the
+    track: the cut starts where it began and person 0's visit ends there. Without it that second is folded
+    into the track and the cut starts only at person 1."""
+    g = make_gallery(recheck_s=1.0, cut_after=2, min_frames=2, cut_doubt=doubt)
+    run(g, [[(1, people[0])]] * 4 + [[]] * 25 + [[(2, people[1])]] * 4)
+    half = unit(people[0] + 1.3 * people[1])[0]
+    cuts = []
+    for i, items in enumerate([[(3, people[0])]] * 20 + [[(3, half)]] * 10 + [[(3, people[1])]] * 40):
+        run(g, [items], t0=10.0 + 0.1 * i)
+        cuts += [(t, g.last_cut_from[t]) for t in g.last_cut]
+    assert [t for t, _ in cuts] == [3]
+    since = cuts[0][1]
+    end = float(g.visits.end[g.visit_rows("id-0001")[-1]])
+    if doubt is None:
+        assert 12.9 <= since <= 13.6 and end >= 12.9  # from person 1 on; the doubtful second stays in
+    else:
+        assert 11.9 <= since <= 12.6 and end <= 12.6  # from the doubtful second on
+    assert g.identity_of(3) == "id-0002"
+
+
 def test_a_wrong_cut_goes_back_to_its_identity_through_its_other_visits(people, make_gallery):
     """Person 0 has two looks (people[0] lit, people[6] at range in the dark), both visits of id-0001. Track 3
     follows them in one look, then the other: the track is cut (its windows contradict its start), and the
