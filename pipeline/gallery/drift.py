@@ -138,15 +138,25 @@ def tail(gallery: "Gallery", tid: int, st: "_Track", timestamp: float) -> bool:
 def cut(gallery: "Gallery", st: "_Track") -> None:
     """Cuts ``st`` (see the module docstring): its visit goes back to the anchor and ends where the first contrary
     window began; from there on the track is a new pending track (reported in ``gallery.last_cut``)."""
+    tid = next(t for t, s in gallery._tracks.items() if s is st)
+    _restart(gallery, tid, st, st.since_contrary)
+
+
+def _restart(gallery: "Gallery", tid: int, st: "_Track", part: TrackEvidence) -> None:
+    """Track ``tid`` (state ``st``) was someone else from ``part.first_seen`` on: its visit goes back to its anchor
+    (as it is, without one) and ends there, and the track goes on as a new pending track holding ``part``,
+    reported in ``gallery.last_cut`` and ``last_cut_from`` (the logs move its frames since then)."""
     from reidstream.pipeline.gallery.store import _Track
 
-    tid = next(t for t, s in gallery._tracks.items() if s is st)
+    start_s = part.first_seen
     gallery.last_cut.append(tid)
-    start_s = st.since_contrary.first_seen
     gallery.last_cut_from[tid] = start_s
-    gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
+    if st.anchor is not None:
+        gallery.visits.set(st.row, st.anchor, st.evidence.first_seen, min(st.anchor_end, start_s))
+    else:
+        gallery.visits.end[st.row] = min(float(gallery.visits.end[st.row]), start_s)
     gallery._ended(st)
-    gallery._tracks[tid] = _Track(st.since_contrary, last_check=start_s, modality=st.modality, camera=st.camera,
+    gallery._tracks[tid] = _Track(part, last_check=start_s, modality=st.modality, camera=st.camera,
                                   parent=(st.row, float(gallery.visits.start[st.row])))
 
 
@@ -163,27 +173,16 @@ def handed_over(gallery: "Gallery", st: "_Track") -> list[int]:
     Returns:
         The ids of the tracks cut.
     """
-    from reidstream.pipeline.gallery.store import _Track
-
     v = gallery.visits
     if st.slot is None:
         return []
     _, handover = gallery._during(st)
     rows = set(np.flatnonzero(handover & (v.owner == st.slot)).tolist())
-    start_s = st.evidence.first_seen
     out = []
     for tid, old in list(gallery._tracks.items()):
-        if old is st or old.row not in rows or old.slot != st.slot:
-            continue
-        visit = old.anchor if old.anchor is not None else v.visit(old.row)
-        end = min(old.anchor_end, start_s) if old.anchor is not None else start_s
-        v.set(old.row, visit, float(v.start[old.row]), max(end, float(v.start[old.row])))
-        gallery._ended(old)
-        gallery.last_cut.append(tid)
-        gallery.last_cut_from[tid] = start_s
-        gallery._tracks[tid] = _Track(TrackEvidence(start_s), last_check=start_s, modality=old.modality,
-                                      camera=old.camera, parent=(old.row, float(v.start[old.row])))
-        out.append(tid)
+        if old is not st and old.row in rows and old.slot == st.slot:
+            _restart(gallery, tid, old, TrackEvidence(st.evidence.first_seen))
+            out.append(tid)
     return out
 
 
