@@ -13,7 +13,7 @@ from reidstream.pipeline.app.config import StreamConfig
 
 def _report(name: str, result: FrameResult, exc: Exception) -> None:
     """Reports a failing sink; a full disk is raised on (the runner then stops the run: see
-    :func:`~reidstream.pipeline.runner.run`), the other failures only disable the sink after a few."""
+    :func:`~reidstream.pipeline.loop.run`), the other failures only disable the sink after a few."""
     from reidstream.pipeline.sinks.jsonl import is_disk_full
 
     if not getattr(exc, "_reid_reported", False):
@@ -51,7 +51,7 @@ def build_sinks(cfg: StreamConfig, out: Path | None, fps: float, *,
     line names its camera).
     """
     from reidstream.pipeline.sinks.by_camera import ByCamera
-    from reidstream.pipeline.tools.score import FRAMES_FILE, ScoreLogSink
+    from reidstream.pipeline.sinks.score_log import FRAMES_FILE, ScoreLogSink
     from reidstream.pipeline.sinks.jsonl import EventLogSink
     from reidstream.pipeline.sinks.mot import GroundTruthMotSink, MotSink
     from reidstream.pipeline.sinks.privacy import PrivacyFilter

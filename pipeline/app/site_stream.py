@@ -15,7 +15,8 @@ from reidstream.pipeline.app.stream import (MAX_SKIPPED_LISTED, build_detector, 
 from reidstream.pipeline.atomic import atomic_write_text
 from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.multicam import SitePipeline, SiteSource
-from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error
+from reidstream.pipeline.loop import OutputError, disk_full_error
+from reidstream.pipeline.runner import Pipeline
 
 
 def _is_replay(cfg) -> bool:

@@ -12,7 +12,8 @@ from reidstream.pipeline.embed.stage import EmbedStage
 from reidstream.pipeline.gallery import Gallery, load_gallery
 from reidstream.pipeline.gallery.calibration import Calibration
 from reidstream.pipeline.atomic import atomic_write_text
-from reidstream.pipeline.runner import OutputError, Pipeline, disk_full_error, run
+from reidstream.pipeline.loop import OutputError, disk_full_error, run
+from reidstream.pipeline.runner import Pipeline
 from reidstream.pipeline.app.config import StreamConfig
 from reidstream.pipeline.types import Modality
 
@@ -315,7 +316,7 @@ def prepare_output_dir(cfg: StreamConfig, out: Path, found: list[str]) -> None:
 
 def run_to_end(cfg: StreamConfig, out: Path | None, source, pipeline, sinks, summary, *, max_frames: int | None,
                should_stop: Callable[[], bool], progress: Callable, web, opened: list) -> int:
-    """:func:`~reidstream.pipeline.runner.run` with the run's settings; then the endpoints are stopped and a
+    """:func:`~reidstream.pipeline.loop.run` with the run's settings; then the endpoints are stopped and a
     shared gallery closed (what it still buffers published). On a full disk the summary of what was done is
     written if it still fits, then :class:`OutputError` is raised. Returns the frames processed."""
     gallery = pipeline.gallery

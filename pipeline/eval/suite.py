@@ -172,7 +172,8 @@ def run_and_score(ps: list[Part], bundle: Path | None, sets: Sequence[str],
     from reidstream.pipeline.app.stream import stream
     from reidstream.pipeline.app.cli import stream_config_from_args, stream_parser
     from reidstream.pipeline.config import parse_args_with_overrides
-    from reidstream.pipeline.tools.score import FRAMES_FILE, format_score, read_frames, score
+    from reidstream.pipeline.sinks.score_log import FRAMES_FILE, read_frames
+    from reidstream.pipeline.tools.score import format_score, score
 
     run = ps[0].run
     if run.exists():

@@ -58,7 +58,7 @@ def time_pipeline(items: list, cfg: StreamConfig, *, batched: bool, warmup: int 
 
     With a ``sink``, every result also goes to it on a sink thread, as in a run, and the time until the sink
     has taken the last result counts."""
-    from reidstream.pipeline.runner import SinkWorker
+    from reidstream.pipeline.loop import SinkWorker
 
     from reidstream.pipeline.app.stream import build_detector, build_tracker, bundle_of, calibration_of, pipeline_options
 

@@ -1,6 +1,6 @@
 """Identity quality of a ``reid-stream`` run against ground truth: IDF1, identity switches, identity decisions.
 
-The run's ``frames.jsonl`` (written by :class:`ScoreLogSink` when the source has
+The run's ``frames.jsonl`` (written by :class:`~reidstream.pipeline.sinks.score_log.ScoreLogSink` when the source has
 ground truth) holds, per frame, the ground-truth people ``gt: [[id, x1, y1, x2, y2], ...]``
 and the pipeline's predictions ``pred: [[identity, track_id, x1, y1, x2, y2], ...]``.
 Scoring uses the ``trackers`` package's implementations of the standard MOT metrics
@@ -43,7 +43,7 @@ Definitions:
 
 Several cameras (one ``frames.jsonl`` with lines of several ``camera`` values, as a
 multi-camera run into one gallery writes): frame indices, duplicates and restart
-segments are per camera; :func:`score_site` reports the multi-camera IDF1 (global
+segments are per camera; :func:`~reidstream.pipeline.tools.score_site.score_site` reports the multi-camera IDF1 (global
 identities over all cameras), cross-camera hand-overs and :func:`score` per camera.
 """
 
@@ -51,155 +51,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from reidstream.pipeline.result import FrameResult
-from reidstream.pipeline.sinks.fanout import SinkBase
-
-FRAMES_FILE = "frames.jsonl"
-RESTART_KEY = "restart"
-"""Key of the line that marks where a resumed run (``reid-stream --resume``) begins in ``frames.jsonl``."""
-
-
-def mean_luma(result: FrameResult, step: int = 8) -> float | None:
-    """Mean brightness (0-255) of the colour image on a subsampled grid; None without colour."""
-    rgb = result.frame.rgb
-    if rgb is None:
-        return None
-    return float(rgb[::step, ::step].mean())
-
-
-class ScoreLogSink(SinkBase):
-    """Writes ``frames.jsonl``: per frame, ground truth and the pipeline's identities (frames with ground truth).
-
-    Args:
-        path: The file (appended to; replaced with ``overwrite``).
-        dark_luma: Brightness below which a frame counts as dark.
-        min_visible: Ground-truth people less visible than this are left out (heavily occluded).
-        overwrite: Replace an existing file.
-        restart: This run continues the one logged in ``path`` (``reid-stream --resume``): when the file
-            holds frames, a line ``{"restart": true}`` is written first, so that :func:`read_frames` starts a
-            restart segment there (and does not take the frames that follow for frames logged twice).
-    """
-
-    def __init__(self, path: str | Path, *, dark_luma: float = 40.0, min_visible: float = 0.5,
-                 overwrite: bool = False, restart: bool = False) -> None:
-        from reidstream.pipeline.sinks.jsonl import open_text_output
-
-        self.name = "score-log"
-
-        self.path = Path(path)
-        continues = restart and not overwrite and self.path.is_file() and self.path.stat().st_size > 0
-        self._f = open_text_output(self.path, "ScoreLogSink", append=not overwrite, overwrite=overwrite)
-        if continues:
-            self._f.write(json.dumps({RESTART_KEY: True}) + "\n")
-            self._f.flush()
-        self.dark_luma, self.min_visible = dark_luma, min_visible
-
-    def _write(self, result: FrameResult) -> None:
-        if not result.has_ground_truth:
-            return
-        if result.lit is not None:
-            lit = result.lit
-        else:
-            luma = mean_luma(result)
-            lit = luma is not None and luma >= self.dark_luma
-        line = {"frame": result.index, "time": round(result.frame.timestamp, 4), "camera": result.frame.camera_id,
-                "lit": bool(lit), "detector": result.detector,
-                "gt": [[a.identity, *[round(v, 1) for v in a.box]] for a in result.annotations
-                       if a.visible >= self.min_visible],
-                "pred": [[ident, int(t), *[round(float(v), 1) for v in box]]
-                         for ident, t, box in zip(result.identities, result.detections.track_ids,
-                                                  result.detections.boxes) if ident]}
-        self._f.write(json.dumps(line) + "\n")
-        self._f.flush()
-
-    def _close(self) -> None:
-        self._f.close()
-
-
-@dataclass(frozen=True)
-class _Frame:
-    index: int
-    condition: str
-    gt_ids: np.ndarray
-    gt_boxes: np.ndarray
-    pred_ids: list[str]
-    pred_boxes: np.ndarray
-    pred_tracks: list[int] = field(default_factory=list)
-    segment: int = 0
-    camera: str = ""
-    time: float = 0.0
-
-
-def read_frames(path: str | Path) -> list[_Frame]:
-    """Parses ``frames.jsonl`` (a cut-off last line is ignored).
-
-    A restart marker line (``{"restart": true}``, written by ``reid-stream --resume``) or a frame index that
-    does not increase starts a new restart segment. Frame indices are per camera (``camera``; lines without it,
-    from old logs, are camera ``""``): a camera's index that does not increase starts a new segment for that
-    camera only, and a frame is keyed by (camera, index).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: naming the file and line, when a line other than the last is not JSON, the file holds
-            no frame, or the same camera and frame index appear twice with no restart marker between them
-            (two runs written into one output directory, e.g. a run repeated without ``--overwrite``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found; run reid-stream with --output on a source with ground truth "
-                                f"(the simulated camera or a recording of it)")
-    frames: list[_Frame] = []
-    lines = path.read_text().splitlines()
-    segment = 0
-    current: dict[str, tuple[int, int]] = {}  # camera -> (its segment, its last frame index)
-    restarted: set[str] = set()  # cameras with frames before the last restart marker and none after it
-    seen: dict[tuple[str, int], int] = {}  # (camera, frame) -> line, since the last restart marker
-    for no, line in enumerate(lines, 1):
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            if no == len(lines):
-                break
-            raise ValueError(f"{path}, line {no}: not valid JSON") from None
-        if isinstance(d, dict) and d.get(RESTART_KEY) is True:
-            seen.clear()
-            restarted = set(current)
-            continue
-        camera = str(d.get("camera", ""))
-        key = (camera, d["frame"])
-        if key in seen:
-            raise ValueError(f"{path}, line {no}: camera {key[0]!r} frame {key[1]} is logged twice (first on line "
-                             f"{seen[key]}) with no restart marker between them: two runs were written into one "
-                             f"output directory; run reid-stream again with --overwrite (or into a new directory), "
-                             f"or with --resume to continue a run")
-        seen[key] = no
-        if camera in current and (camera in restarted or d["frame"] <= current[camera][1]):
-            segment += 1
-            current[camera] = (segment, d["frame"])
-        else:
-            current[camera] = (current[camera][0] if camera in current else segment, d["frame"])
-        restarted.discard(camera)
-        gt = np.array([g[1:] for g in d["gt"]], float).reshape(-1, 4)
-        pred = np.array([p[2:] for p in d["pred"]], float).reshape(-1, 4)
-        light = "lit" if d["lit"] else "dark"
-        frames.append(_Frame(d["frame"], f"{camera}/{light}" if camera else light,
-                             np.array([g[0] for g in d["gt"]], int), gt, [p[0] for p in d["pred"]], pred,
-                             [int(p[1]) for p in d["pred"]], current[camera][0], camera, float(d.get("time", 0.0))))
-    if not frames:
-        raise ValueError(f"{path}: no frames with ground truth")
-    return frames
-
+from reidstream.pipeline.sinks.score_log import FRAMES_FILE, LoggedFrame, read_frames
 
 LIGHT_TRANSITIONS = ("lit->lit", "lit->dark", "dark->lit", "dark->dark")
 
 
-def _assign(frames: Sequence[_Frame], iou: float):
+def _assign(frames: Sequence[LoggedFrame], iou: float):
     """Per frame, the optimal IoU assignment of predictions to ground-truth people (at least ``iou``).
 
     Returns:
@@ -232,7 +94,7 @@ def _assign(frames: Sequence[_Frame], iou: float):
     return codes, gt_ids, pr_ids, sims, matched, tracks
 
 
-def score(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
+def score(frames: Sequence[LoggedFrame], *, iou: float = 0.5, gap_frames: int = 15,
           pure_share: float = 0.9) -> dict[str, Any]:
     """IDF1, identity switches, re-identification on return and the identity decisions of a run.
 
@@ -288,7 +150,7 @@ def _rate(rs: list[dict]) -> float | None:
     return _pct(sum(r["reidentified"] for r in rs), len(rs))
 
 
-def _visits(frames: Sequence[_Frame], gap: int) -> dict[int, list[list[int]]]:
+def _visits(frames: Sequence[LoggedFrame], gap: int) -> dict[int, list[list[int]]]:
     """Per ground-truth person, their visits as lists of line numbers (0-based)."""
     visits: dict[int, list[list[int]]] = {}
     for k, f in enumerate(frames):  # line order is time order, also across restarts (frame indices restart at 0)
@@ -305,7 +167,7 @@ def _light(condition: str | None) -> str:
     return str(condition).rsplit("/", 1)[-1]
 
 
-def _returns(frames: Sequence[_Frame], matched: list[dict[int, str]], visits: dict[int, list[list[int]]]) -> list[dict]:
+def _returns(frames: Sequence[LoggedFrame], matched: list[dict[int, str]], visits: dict[int, list[list[int]]]) -> list[dict]:
     out = []
     for person, runs in visits.items():
         history: Counter = Counter()
@@ -326,7 +188,7 @@ def _returns(frames: Sequence[_Frame], matched: list[dict[int, str]], visits: di
     return out
 
 
-def _decisions(frames: Sequence[_Frame], matched: list[dict[int, str]],
+def _decisions(frames: Sequence[LoggedFrame], matched: list[dict[int, str]],
                visits: dict[int, list[list[int]]]) -> list[dict]:
     """Every matched visit with its majority identity, whether it is the person's first, new, or a false merge."""
     rows = []
@@ -410,89 +272,6 @@ def format_score(s: dict[str, Any]) -> str:
     ])
 
 
-def cameras_of(frames: Sequence[_Frame]) -> list[str]:
-    """The cameras of a run, in order of first appearance."""
-    return list(dict.fromkeys(f.camera for f in frames))
-
-
-def score_site(frames: Sequence[_Frame], *, iou: float = 0.5, gap_frames: int = 15,
-               pure_share: float = 0.9) -> dict[str, Any]:
-    """Multi-camera figures of a run over several cameras into one gallery (one ``frames.jsonl``).
-
-    - *Multi-camera IDF1*: IDF1 (IDP, IDR) with one matching of pipeline identity names to global ground-truth
-      person ids over the frames of all cameras together (a frame is a (camera, index)).
-    - *Hand-over*: a person's matched visit to camera B that follows (by the site clock, the ``time`` of the
-      visits' first frames) their previous matched visit, which was to another camera A. It is *correct* when
-      the visit's majority identity in B equals the majority identity of that visit in A. Visits are cut per
-      camera as in :func:`score` (``gap_frames`` of that camera's lines); unmatched visits are left out.
-    - *Per camera*: :func:`score` of each camera's frames alone.
-
-    Raises:
-        ValueError: the frames come from fewer than two cameras.
-    """
-    from trackers.eval import compute_identity_metrics
-
-    cams = cameras_of(frames)
-    if len(cams) < 2:
-        raise ValueError(f"score_site: expected frames of two or more cameras, got {cams}")
-    codes, gt_ids, pr_ids, sims, matched, _ = _assign(frames, iou)
-    ident = compute_identity_metrics(gt_ids, pr_ids, sims, threshold=iou)
-    visits: list[dict] = []
-    for cam in cams:
-        lines = [k for k, f in enumerate(frames) if f.camera == cam]
-        sub = [frames[k] for k in lines]
-        for person, runs in _visits(sub, gap_frames).items():
-            for run in runs:
-                got = Counter(matched[lines[k]].get(person) for k in run if matched[lines[k]].get(person))
-                if got:
-                    first = frames[lines[run[0]]]
-                    visits.append({"person": person, "camera": cam, "time": first.time, "frame": first.index,
-                                   "light": _light(Counter(sub[k].condition for k in run).most_common(1)[0][0]),
-                                   "identity": got.most_common(1)[0][0]})
-    visits.sort(key=lambda v: (v["person"], v["time"], cams.index(v["camera"])))
-    handovers = [{"person": b["person"], "from": a["camera"], "to": b["camera"], "time": b["time"],
-                  "frame": b["frame"], "light": f"{a['light']}->{b['light']}", "previous_identity": a["identity"],
-                  "identity": b["identity"], "correct": a["identity"] == b["identity"]}
-                 for a, b in zip(visits, visits[1:]) if a["person"] == b["person"] and a["camera"] != b["camera"]]
-    by_cameras: dict[str, dict] = {}
-    for h in handovers:
-        row = by_cameras.setdefault(f"{h['from']}->{h['to']}", {"handovers": 0, "correct": 0})
-        row["handovers"] += 1
-        row["correct"] += h["correct"]
-    for row in by_cameras.values():
-        row["rate"] = _pct(row["correct"], row["handovers"])
-    correct = sum(h["correct"] for h in handovers)
-    return {"cameras": cams, "frames": len(frames),
-            "frames_by_camera": {c: sum(f.camera == c for f in frames) for c in cams},
-            "gt_people": len({int(i) for f in frames for i in f.gt_ids}), "identities_created": len(codes),
-            "IDF1": 100 * float(ident["IDF1"]), "IDP": 100 * float(ident["IDP"]), "IDR": 100 * float(ident["IDR"]),
-            "handovers": len(handovers), "handovers_correct": correct, "handover_rate": _pct(correct, len(handovers)),
-            "handover_by_cameras": by_cameras, "handover_details": handovers,
-            "per_camera": {c: score([f for f in frames if f.camera == c], iou=iou, gap_frames=gap_frames,
-                                    pure_share=pure_share) for c in cams}}
-
-
-def format_site_score(s: dict[str, Any]) -> str:
-    """The multi-camera score (:func:`score_site`) as a short table, then :func:`format_score` per camera."""
-    out = [
-        f"cameras                  {', '.join(s['cameras'])}",
-        f"frames scored            {s['frames']}  (" + ", ".join(f"{c} {n}" for c, n in s["frames_by_camera"].items())
-        + ")",
-        f"people (ground truth)    {s['gt_people']}",
-        f"identities created       {s['identities_created']}",
-        f"multi-camera IDF1        {s['IDF1']:.1f}%  (IDP {s['IDP']:.1f}%, IDR {s['IDR']:.1f}%; one identity per "
-        f"person over all cameras)",
-        f"hand-overs correct       {_of(s['handovers_correct'], s['handovers'])}  (identity in the new camera = "
-        f"the one in the previous camera)",
-    ]
-    if s["handover_by_cameras"]:
-        out.append("  by cameras: " + ", ".join(f"{k} {_of(v['correct'], v['handovers'])}"
-                                              for k, v in s["handover_by_cameras"].items()))
-    for cam, cs in s["per_camera"].items():
-        out += ["", f"camera {cam}:"] + ["  " + line for line in format_score(cs).splitlines()]
-    return "\n".join(out)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``reid-score``: scores a ``reid-stream --output`` directory."""
     import argparse
@@ -510,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="share of a track's frames on one person for it to count as one person")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     a = p.parse_args(argv)
+    from reidstream.pipeline.tools.score_site import cameras_of, format_site_score, score_site
+
     try:
         frames = read_frames(a.run / FRAMES_FILE)
         multi = len(cameras_of(frames)) > 1
@@ -523,5 +304,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["FRAMES_FILE", "LIGHT_TRANSITIONS", "RESTART_KEY", "ScoreLogSink", "cameras_of", "format_score",
-           "format_site_score", "mean_luma", "read_frames", "score", "score_site"]
+__all__ = ["LIGHT_TRANSITIONS", "format_score", "score"]

@@ -7,7 +7,7 @@ loses frames, nobody else does, and the pipeline never waits for it.
 
 Actions (name, merge, forget, split) are queued by the HTTP threads (:meth:`WebState.submit`) and applied
 by the pipeline thread between frames (:meth:`WebState.between_frames`, called by
-:func:`~reidstream.pipeline.runner.run`), so the gallery is never changed while it matches. The same call
+:func:`~reidstream.pipeline.loop.run`), so the gallery is never changed while it matches. The same call
 copies the gallery's latest decision explanations (:meth:`~reidstream.pipeline.gallery.store.Gallery.explanations`)
 when they changed, as plain dicts the HTTP threads serve.
 """
@@ -185,7 +185,7 @@ class WebState:
         """Applies the queued actions to ``gallery`` and refreshes the gallery snapshot (pipeline thread only).
 
         Returns:
-            ``(changed, erase)`` for :func:`~reidstream.pipeline.runner.run`: whether the gallery changed, and
+            ``(changed, erase)`` for :func:`~reidstream.pipeline.loop.run`: whether the gallery changed, and
             whether an identity was forgotten (the gallery must then be saved and the journal emptied).
         """
         changed = erase = False

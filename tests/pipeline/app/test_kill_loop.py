@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from reidstream.pipeline.gallery import journal_path, load_gallery, replay
-from reidstream.pipeline.tools.score import RESTART_KEY
+from reidstream.pipeline.sinks.score_log import RESTART_KEY
 from reidstream.pipeline.tools.score import main as score_main
 
 KILLS = 20

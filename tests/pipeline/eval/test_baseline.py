@@ -18,7 +18,8 @@ from reidstream.pipeline.eval.baseline import MinDistanceGallery
 from reidstream.pipeline.gallery import Gallery
 from reidstream.pipeline.recording import record
 from reidstream.pipeline.runner import Pipeline
-from reidstream.pipeline.tools.score import ScoreLogSink, read_frames, score
+from reidstream.pipeline.sinks.score_log import ScoreLogSink, read_frames
+from reidstream.pipeline.tools.score import score
 from reidstream.pipeline.sim.config import SimConfig
 from reidstream.pipeline.sinks.relabel import Relabel
 from reidstream.pipeline.sources.recording import RecordingSource

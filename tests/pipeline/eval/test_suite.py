@@ -7,7 +7,7 @@ import json
 import pytest
 
 from reidstream.pipeline.eval.suite import SEQUENCES, is_complete, main, parts, render
-from reidstream.pipeline.tools.score import FRAMES_FILE, read_frames
+from reidstream.pipeline.sinks.score_log import FRAMES_FILE, read_frames
 
 FRAMES = 30
 

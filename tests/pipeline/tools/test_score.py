@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.tools.score import FRAMES_FILE, format_score, main, read_frames, score
+from reidstream.pipeline.sinks.score_log import FRAMES_FILE, read_frames
+from reidstream.pipeline.tools.score import format_score, main, score
 
 BOX = {1: [0, 0, 40, 100], 2: [100, 0, 140, 100], 3: [200, 0, 240, 100]}  # one place per person, no overlap
 RESTART = {"restart": True}  # the line ``reid-stream --resume`` writes where the resumed run begins

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reidstream.pipeline.tools.score import FRAMES_FILE, main, read_frames, score, score_site
+from reidstream.pipeline.sinks.score_log import FRAMES_FILE, read_frames
+from reidstream.pipeline.tools.score import main, score
+from reidstream.pipeline.tools.score_site import score_site
 
 BOX = {1: [0, 0, 40, 100], 2: [100, 0, 140, 100]}
 # Site clock ticks (15 per second) at which each person is in view: person 1 goes room -> corridor -> room,

@@ -224,7 +224,7 @@ def test_split_and_evidence_routes():
     state = WebState()
     stop = threading.Event()
 
-    def pipeline_thread():  # what runner.run does between frames
+    def pipeline_thread():  # what loop.run does between frames
         while not stop.is_set():
             state.between_frames(g)
             stop.wait(0.01)
