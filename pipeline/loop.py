@@ -3,7 +3,9 @@
 Three threads: a reader (inside the buffered source) keeps a live camera from
 ever waiting for processing; processing runs in :func:`run`; a :class:`SinkWorker`
 writes results (video encoding, files, window) while the next frame is
-processed. The gallery's changes are journalled before the sinks announce them,
+processed. One result per input frame, in order; a failing sink is reported and
+disabled by the fan-out, the others go on. The gallery's changes are journalled
+before the sinks announce them,
 Ctrl-C and SIGTERM end a run the way the end of the source does, and a full disk
 stops it with an :class:`OutputError` that names the file.
 """

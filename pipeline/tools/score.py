@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="share of a track's frames on one person for it to count as one person")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     a = p.parse_args(argv)
-    from reidstream.pipeline.tools.score_site import cameras_of, format_site_score, score_site
+    from reidstream.pipeline.tools.score_site import cameras_of, format_site_score, score_site  # it imports score
 
     try:
         frames = read_frames(a.run / FRAMES_FILE)
